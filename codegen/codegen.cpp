@@ -1,0 +1,1189 @@
+#include "codegen/codegen.h"
+
+#include <llvm/IR/DIBuilder.h>
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/MC/TargetRegistry.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_os_ostream.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/Target/TargetMachine.h>
+#include <llvm/Target/TargetOptions.h>
+
+#include <map>
+#include <mutex>
+
+#include "codegen/bpf_abi.h"
+
+namespace gt::codegen {
+
+using ast::BinaryOp;
+using ast::Expr;
+using ast::ExprKind;
+using ast::Stmt;
+using ast::StmtKind;
+using llvm::BasicBlock;
+using llvm::Value;
+
+namespace {
+
+// Holds what one map needs at code generation time.
+struct MapDef {
+  const sema::MapInfo *info = nullptr;  // null for the fixed maps
+  llvm::GlobalVariable *var = nullptr;
+  meta::Map meta;
+};
+
+// A scratch variable's storage in the current program.
+struct Var {
+  Type type;
+  llvm::AllocaInst *slot = nullptr;
+};
+
+class Generator {
+public:
+  Generator(const ast::Program &prog, const sema::Analysis &an, const SourceFile &src,
+            Diagnostics &diags, const Options &opts)
+      : prog_(prog), an_(an), src_(src), diags_(diags), opts_(opts),
+        mod_(std::make_unique<llvm::Module>("gt", ctx_)), b_(ctx_), dib_(*mod_) {}
+
+  bool run(Output &out);
+
+private:
+  // Module-level objects.
+  void create_debug_unit();
+  llvm::DIType *di_type(const meta::Type &t);
+  llvm::DIType *di_int(uint32_t bytes, bool is_signed);
+  llvm::DIType *di_struct(const std::string &name, uint32_t size,
+                          const std::vector<std::pair<std::string, llvm::DIType *>> &members,
+                          const std::vector<uint32_t> &offsets);
+  llvm::GlobalVariable *define_map(const std::string &name, int bpf_type, uint32_t max_entries,
+                                   llvm::DIType *key, llvm::DIType *value);
+  void define_maps();
+  void define_config();
+  void define_license();
+  void emit_probe(const sema::ProbeInfo &probe, const sema::AttachPoint &ap, uint32_t index);
+
+  // Statements and expressions.
+  void emit_stmts(const ast::StmtList &stmts);
+  void emit_stmt(const Stmt &s);
+  Value *emit_int(const Expr &e);
+  void emit_str_into(const Expr &e, Value *dst, uint32_t dst_size);
+  Value *emit_bool(const Expr &e);
+  Value *emit_binary(const Expr &e);
+  Value *emit_str_compare(const Expr &a, const Expr &b);
+  Value *emit_field_int(const Expr &e);
+  void emit_printf(const Expr &call);
+  void emit_exit();
+  void emit_map_assign(const Stmt &s);
+  void emit_aggregate(const Expr &map, const Expr &call, const MapDef &def);
+  Value *emit_key(const Expr &map, const MapDef &def, Value *bucket);
+  Value *emit_map_lookup(const MapDef &def, Value *key);
+  void emit_count_lost();
+  void emit_pid_filter();
+
+  // Helpers.
+  Value *call_helper(int id, llvm::Type *ret, llvm::ArrayRef<Value *> args);
+  llvm::AllocaInst *entry_alloca(llvm::Type *t, const std::string &name);
+  llvm::AllocaInst *entry_buffer(uint32_t size, const std::string &name);
+  void set_loc(const SourceRange &loc);
+  Value *ptr_add(Value *p, uint64_t off) {
+    return off ? b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), p, off) : p;
+  }
+  void store_const_str(const std::string &s, Value *dst, uint32_t dst_size);
+  void copy_str(Value *src, uint32_t src_size, Value *dst, uint32_t dst_size);
+  Value *log2_bucket(Value *v);
+  Value *lhist_bucket(Value *v, int64_t lo, int64_t hi, int64_t step);
+  Value *pid_tgid() { return call_helper(bpf::kGetCurrentPidTgid, b_.getInt64Ty(), {}); }
+  const MapDef &map_def(const std::string &name) { return maps_.at(name); }
+  void new_block_after_return();
+  void collect_vars(const ast::StmtList &stmts);
+  const sema::TracepointField &field(const std::string &name) const;
+
+  const ast::Program &prog_;
+  const sema::Analysis &an_;
+  const SourceFile &src_;
+  Diagnostics &diags_;
+  const Options &opts_;
+
+  llvm::LLVMContext ctx_;
+  std::unique_ptr<llvm::Module> mod_;
+  llvm::IRBuilder<> b_;
+  llvm::DIBuilder dib_;
+  llvm::DICompileUnit *cu_ = nullptr;
+  llvm::DIFile *file_ = nullptr;
+
+  std::map<std::string, MapDef> maps_;
+  llvm::GlobalVariable *events_ = nullptr;
+  llvm::GlobalVariable *lost_ = nullptr;
+  llvm::GlobalVariable *config_ = nullptr;
+
+  // Per-program state.
+  llvm::Function *fn_ = nullptr;
+  llvm::DISubprogram *sp_ = nullptr;
+  Value *ctx_arg_ = nullptr;
+  const sema::AttachPoint *ap_ = nullptr;
+  uint32_t probe_index_ = 0;
+  std::map<std::string, Var> vars_;
+  meta::Program meta_;
+};
+
+void Generator::set_loc(const SourceRange &loc) {
+  if (sp_)
+    b_.SetCurrentDebugLocation(llvm::DILocation::get(ctx_, loc.line, loc.col, sp_));
+}
+
+Value *Generator::call_helper(int id, llvm::Type *ret, llvm::ArrayRef<Value *> args) {
+  std::vector<llvm::Type *> types;
+  for (Value *a : args)
+    types.push_back(a->getType());
+  auto *ft = llvm::FunctionType::get(ret, types, false);
+  Value *fn = llvm::ConstantExpr::getIntToPtr(b_.getInt64(id), b_.getPtrTy());
+  return b_.CreateCall(ft, fn, args);
+}
+
+llvm::AllocaInst *Generator::entry_alloca(llvm::Type *t, const std::string &name) {
+  llvm::IRBuilder<> eb(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
+  auto *a = eb.CreateAlloca(t, nullptr, name);
+  a->setAlignment(llvm::Align(8));
+  return a;
+}
+
+llvm::AllocaInst *Generator::entry_buffer(uint32_t size, const std::string &name) {
+  return entry_alloca(llvm::ArrayType::get(b_.getInt8Ty(), (size + 7) / 8 * 8), name);
+}
+
+// ---------------------------------------------------------------------------
+// Debug info and BTF. The BPF backend turns debug info into BTF: map
+// definitions need it (libbpf reads .maps through BTF), and line info lets the
+// verifier log name the script line of a rejected instruction.
+
+void Generator::create_debug_unit() {
+  std::string name = src_.name();
+  std::string dir = ".";
+  file_ = dib_.createFile(name, dir, std::nullopt, src_.text());
+  cu_ = dib_.createCompileUnit(llvm::dwarf::DW_LANG_C, file_, "tracec", true, "", 0);
+  mod_->addModuleFlag(llvm::Module::Warning, "Debug Info Version", llvm::DEBUG_METADATA_VERSION);
+  mod_->addModuleFlag(llvm::Module::Warning, "Dwarf Version", 5);
+}
+
+llvm::DIType *Generator::di_int(uint32_t bytes, bool is_signed) {
+  static const char *snames[] = {"", "s8", "s16", "", "s32", "", "", "", "s64"};
+  static const char *unames[] = {"", "u8", "u16", "", "u32", "", "", "", "u64"};
+  return dib_.createBasicType(is_signed ? snames[bytes] : unames[bytes], bytes * 8,
+                              is_signed ? llvm::dwarf::DW_ATE_signed : llvm::dwarf::DW_ATE_unsigned);
+}
+
+llvm::DIType *Generator::di_struct(const std::string &name, uint32_t size,
+                                   const std::vector<std::pair<std::string, llvm::DIType *>> &members,
+                                   const std::vector<uint32_t> &offsets) {
+  std::vector<llvm::Metadata *> elems;
+  for (size_t i = 0; i < members.size(); i++)
+    elems.push_back(dib_.createMemberType(cu_, members[i].first, file_, 0,
+                                          members[i].second->getSizeInBits(), 0, offsets[i] * 8,
+                                          llvm::DINode::FlagZero, members[i].second));
+  return dib_.createStructType(cu_, name, file_, 0, size * 8, 64, llvm::DINode::FlagZero, nullptr,
+                               dib_.getOrCreateArray(elems));
+}
+
+llvm::DIType *Generator::di_type(const meta::Type &t) {
+  switch (t.kind) {
+  case meta::Type::Kind::Int:
+    return di_int(t.size, t.is_signed);
+  case meta::Type::Kind::Str: {
+    auto *ch = dib_.createBasicType("char", 8, llvm::dwarf::DW_ATE_signed_char);
+    auto *range = dib_.getOrCreateSubrange(0, t.size);
+    return dib_.createArrayType(t.size * 8, 8, ch, dib_.getOrCreateArray({range}));
+  }
+  case meta::Type::Kind::Tuple: {
+    std::vector<std::pair<std::string, llvm::DIType *>> members;
+    for (size_t i = 0; i < t.elems.size(); i++)
+      members.push_back({"f" + std::to_string(i), di_type(t.elems[i])});
+    return di_struct("", t.size, members, t.offsets);
+  }
+  case meta::Type::Kind::None:
+    break;
+  }
+  return di_int(8, false);
+}
+
+// A BTF-defined map: struct { int (*type)[T]; int (*max_entries)[N]; K *key; V *value; }.
+llvm::GlobalVariable *Generator::define_map(const std::string &name, int bpf_type,
+                                            uint32_t max_entries, llvm::DIType *key,
+                                            llvm::DIType *value) {
+  auto *int_ty = dib_.createBasicType("int", 32, llvm::dwarf::DW_ATE_signed);
+  auto array_ptr = [&](uint32_t n) {
+    auto *range = dib_.getOrCreateSubrange(0, n);
+    auto *arr = dib_.createArrayType(n * 32, 32, int_ty, dib_.getOrCreateArray({range}));
+    return dib_.createPointerType(arr, 64);
+  };
+  std::vector<std::pair<std::string, llvm::DIType *>> members = {
+      {"type", array_ptr(bpf_type)}, {"max_entries", array_ptr(max_entries)}};
+  if (key)
+    members.push_back({"key", dib_.createPointerType(key, 64)});
+  if (value)
+    members.push_back({"value", dib_.createPointerType(value, 64)});
+  std::vector<uint32_t> offsets;
+  for (size_t i = 0; i < members.size(); i++)
+    offsets.push_back(static_cast<uint32_t>(i * 8));
+  auto *st = di_struct("", static_cast<uint32_t>(members.size() * 8), members, offsets);
+
+  std::vector<llvm::Type *> fields(members.size(), b_.getPtrTy());
+  auto *ty = llvm::StructType::get(ctx_, fields);
+  auto *gv = new llvm::GlobalVariable(*mod_, ty, false, llvm::GlobalValue::ExternalLinkage,
+                                      llvm::ConstantAggregateZero::get(ty), name);
+  gv->setSection(".maps");
+  gv->setAlignment(llvm::Align(8));
+  auto *gve = dib_.createGlobalVariableExpression(cu_, name, name, file_, 0, st, false);
+  gv->addDebugInfo(gve);
+  return gv;
+}
+
+static std::string bpf_map_name(const std::string &name) {
+  // "@" -> "m_", "@lat" -> "m_lat": ELF/BTF names must be C identifiers.
+  return "m_" + name.substr(1);
+}
+
+void Generator::define_maps() {
+  for (const auto &info : an_.maps) {
+    MapDef def;
+    def.info = &info;
+    meta::Map &m = def.meta;
+    m.name = info.name;
+    m.bpf_name = bpf_map_name(info.name);
+    m.kind = info.kind;
+    m.key = sema::to_meta(info.key);
+    m.max_entries = 4096;
+    m.per_cpu = info.is_aggregate;
+    uint32_t user_key = info.key.kind == Type::Kind::None ? 0 : m.key.size;
+    bool bucketed = info.kind == meta::MapKind::Hist || info.kind == meta::MapKind::Lhist;
+    m.key_size = user_key + (bucketed || user_key == 0 ? 8 : 0);
+    if (bucketed && user_key)
+      m.key_size = (user_key + 7) / 8 * 8 + 8;
+    llvm::DIType *value_di;
+    switch (info.kind) {
+    case meta::MapKind::Value:
+      m.value = sema::to_meta(info.value);
+      m.value_size = m.value.size;
+      value_di = di_type(m.value);
+      break;
+    case meta::MapKind::Min:
+    case meta::MapKind::Max:
+    case meta::MapKind::Avg:
+    case meta::MapKind::Stats: {
+      m.value = meta::Type::integer(8, true);
+      m.value_size = 16;
+      bool minmax = info.kind == meta::MapKind::Min || info.kind == meta::MapKind::Max;
+      value_di = di_struct("", 16,
+                           {{minmax ? "value" : "sum", di_int(8, true)},
+                            {minmax ? "valid" : "count", di_int(8, false)}},
+                           {0, 8});
+      break;
+    }
+    default:
+      m.value = meta::Type::integer(8, info.kind == meta::MapKind::Sum);
+      m.value_size = 8;
+      value_di = di_int(8, m.value.is_signed);
+      break;
+    }
+    if (info.kind == meta::MapKind::Lhist) {
+      m.lhist_min = info.lhist_min;
+      m.lhist_max = info.lhist_max;
+      m.lhist_step = info.lhist_step;
+    }
+    // The BTF key type must have exactly key_size bytes.
+    llvm::DIType *key_di;
+    if (user_key == 0) {
+      key_di = di_int(8, false);
+    } else if (!bucketed) {
+      key_di = di_type(m.key);
+    } else {
+      key_di = di_struct("", m.key_size, {{"key", di_type(m.key)}, {"bucket", di_int(8, false)}},
+                         {0, m.key_size - 8});
+    }
+    def.var = define_map(m.bpf_name,
+                         m.per_cpu ? bpf::kMapPercpuHash : bpf::kMapHash, m.max_entries, key_di,
+                         value_di);
+    meta_.maps.push_back(m);
+    maps_[info.name] = std::move(def);
+  }
+  uint32_t nprobes = 0;
+  for (const auto &p : an_.probes)
+    nprobes += static_cast<uint32_t>(p.attach_points.size());
+  events_ = define_map(meta::kEventsMap, bpf::kMapRingbuf, opts_.ringbuf_size, nullptr, nullptr);
+  lost_ = define_map(meta::kLostMap, bpf::kMapPercpuArray, std::max(nprobes, 1u), di_int(4, false),
+                     di_int(8, false));
+}
+
+void Generator::define_config() {
+  auto *ty = llvm::StructType::get(ctx_, {b_.getInt32Ty(), b_.getInt32Ty()});
+  // Not constant for LLVM (so it is not folded), read-only for the kernel:
+  // libbpf freezes .rodata and the verifier prunes branches on its value.
+  config_ = new llvm::GlobalVariable(*mod_, ty, false, llvm::GlobalValue::ExternalLinkage,
+                                     llvm::ConstantAggregateZero::get(ty), meta::kConfigVar);
+  config_->setSection(".rodata");
+  config_->setAlignment(llvm::Align(8));
+  auto *di = di_struct("gt_config", 8,
+                       {{"target_pid", di_int(4, false)}, {"reserved", di_int(4, false)}}, {0, 4});
+  auto *cdi = dib_.createQualifiedType(llvm::dwarf::DW_TAG_const_type,
+                                       dib_.createQualifiedType(llvm::dwarf::DW_TAG_volatile_type, di));
+  config_->addDebugInfo(
+      dib_.createGlobalVariableExpression(cu_, meta::kConfigVar, meta::kConfigVar, file_, 0, cdi, false));
+}
+
+void Generator::define_license() {
+  auto *init = llvm::ConstantDataArray::getString(ctx_, "GPL", true);
+  auto *gv = new llvm::GlobalVariable(*mod_, init->getType(), true,
+                                      llvm::GlobalValue::ExternalLinkage, init, "_license");
+  gv->setSection("license");
+  gv->setAlignment(llvm::Align(1));
+}
+
+// ---------------------------------------------------------------------------
+// Programs
+
+void Generator::collect_vars(const ast::StmtList &stmts) {
+  for (const auto &s : stmts) {
+    if (s->kind == StmtKind::AssignVar) {
+      Var &v = vars_[s->target->name];
+      const Type &t = s->target->type;
+      if (v.type.kind == Type::Kind::None)
+        v.type = t;
+      else if (t.is_str())
+        v.type.size = std::max(v.type.size, t.size);
+    }
+    collect_vars(s->then_body);
+    collect_vars(s->else_body);
+  }
+}
+
+void Generator::emit_probe(const sema::ProbeInfo &probe, const sema::AttachPoint &ap,
+                           uint32_t index) {
+  ap_ = &ap;
+  probe_index_ = index;
+  std::string name = "probe_" + std::to_string(index);
+  auto *ft = llvm::FunctionType::get(b_.getInt64Ty(), {b_.getPtrTy()}, false);
+  fn_ = llvm::Function::Create(ft, llvm::GlobalValue::ExternalLinkage, name, *mod_);
+  std::string section;
+  switch (ap.probe.kind) {
+  case meta::ProbeKind::Begin: section = "raw_tp/gt_begin"; break;
+  case meta::ProbeKind::End: section = "raw_tp/gt_end"; break;
+  case meta::ProbeKind::Uprobe: section = "uprobe"; break;
+  case meta::ProbeKind::Uretprobe: section = "uretprobe"; break;
+  case meta::ProbeKind::Tracepoint:
+    section = "tracepoint/" + ap.probe.category + "/" + ap.probe.event;
+    break;
+  case meta::ProbeKind::Profile:
+  case meta::ProbeKind::Interval: section = "perf_event"; break;
+  }
+  fn_->setSection(section);
+  fn_->addFnAttr(llvm::Attribute::NoUnwind);  // no .eh_frame
+  ctx_arg_ = fn_->getArg(0);
+  ctx_arg_->setName("ctx");
+
+  auto *long_ty = dib_.createBasicType("long", 64, llvm::dwarf::DW_ATE_signed);
+  auto *ctx_ty = dib_.createPointerType(nullptr, 64);
+  auto *sub_ty = dib_.createSubroutineType(dib_.getOrCreateTypeArray({long_ty, ctx_ty}));
+  const SourceRange &loc = probe.ast->loc;
+  sp_ = dib_.createFunction(cu_, name, name, file_, loc.line, sub_ty, loc.line,
+                            llvm::DINode::FlagPrototyped, llvm::DISubprogram::SPFlagDefinition);
+  fn_->setSubprogram(sp_);
+  // Kept so that BTF names the argument: the kernel rejects unnamed FUNC args.
+  dib_.createParameterVariable(sp_, "ctx", 1, file_, loc.line, ctx_ty, true);
+
+  auto *entry = BasicBlock::Create(ctx_, "entry", fn_);
+  b_.SetInsertPoint(entry);
+  set_loc(ap.loc);
+
+  vars_.clear();
+  collect_vars(probe.ast->body);
+  for (auto &[vname, v] : vars_)
+    v.slot = v.type.is_str() ? entry_buffer(v.type.size, vname) : entry_alloca(b_.getInt64Ty(), vname);
+
+  emit_pid_filter();
+  if (probe.ast->predicate) {
+    set_loc(probe.ast->predicate->loc);
+    Value *ok = emit_bool(*probe.ast->predicate);
+    auto *body = BasicBlock::Create(ctx_, "body", fn_);
+    auto *skip = BasicBlock::Create(ctx_, "skip", fn_);
+    b_.CreateCondBr(ok, body, skip);
+    b_.SetInsertPoint(skip);
+    b_.CreateRet(b_.getInt64(0));
+    b_.SetInsertPoint(body);
+  }
+  emit_stmts(probe.ast->body);
+  set_loc(probe.ast->loc);
+  b_.CreateRet(b_.getInt64(0));
+
+  meta::Probe p = ap.probe;
+  p.index = index;
+  p.prog_name = name;
+  meta_.probes.push_back(p);
+  sp_ = nullptr;
+}
+
+void Generator::emit_pid_filter() {
+  auto kind = ap_->probe.kind;
+  if (kind != meta::ProbeKind::Tracepoint && kind != meta::ProbeKind::Profile)
+    return;  // uprobes are filtered by the kernel at attach time
+  auto *load = b_.CreateLoad(b_.getInt32Ty(), config_, true, "target_pid");
+  Value *target = b_.CreateZExt(load, b_.getInt64Ty());
+  auto *check = BasicBlock::Create(ctx_, "pid_check", fn_);
+  auto *skip = BasicBlock::Create(ctx_, "other_pid", fn_);
+  auto *cont = BasicBlock::Create(ctx_, "pid_ok", fn_);
+  b_.CreateCondBr(b_.CreateICmpEQ(target, b_.getInt64(0)), cont, check);
+  b_.SetInsertPoint(check);
+  Value *pid = b_.CreateLShr(pid_tgid(), 32);
+  b_.CreateCondBr(b_.CreateICmpEQ(pid, target), cont, skip);
+  b_.SetInsertPoint(skip);
+  b_.CreateRet(b_.getInt64(0));
+  b_.SetInsertPoint(cont);
+}
+
+void Generator::new_block_after_return() {
+  b_.SetInsertPoint(BasicBlock::Create(ctx_, "after_exit", fn_));
+}
+
+void Generator::emit_stmts(const ast::StmtList &stmts) {
+  for (const auto &s : stmts)
+    emit_stmt(*s);
+}
+
+void Generator::emit_stmt(const Stmt &s) {
+  set_loc(s.loc);
+  switch (s.kind) {
+  case StmtKind::Expr: {
+    const Expr &call = *s.expr;
+    if (call.name == "printf") {
+      emit_printf(call);
+    } else if (call.name == "exit") {
+      emit_exit();
+    } else if (call.name == "delete") {
+      const Expr &m = *call.children[0];
+      const MapDef &def = map_def(m.name);
+      Value *key = emit_key(m, def, nullptr);
+      call_helper(bpf::kMapDeleteElem, b_.getInt64Ty(), {def.var, key});
+    }
+    return;
+  }
+  case StmtKind::AssignVar: {
+    Var &v = vars_.at(s.target->name);
+    if (v.type.is_str())
+      emit_str_into(*s.expr, v.slot, v.type.size);
+    else
+      b_.CreateStore(emit_int(*s.expr), v.slot);
+    return;
+  }
+  case StmtKind::AssignMap:
+    emit_map_assign(s);
+    return;
+  case StmtKind::If: {
+    Value *c = emit_bool(*s.expr);
+    auto *then_bb = BasicBlock::Create(ctx_, "then", fn_);
+    auto *else_bb = BasicBlock::Create(ctx_, "else", fn_);
+    auto *done = BasicBlock::Create(ctx_, "endif", fn_);
+    b_.CreateCondBr(c, then_bb, else_bb);
+    b_.SetInsertPoint(then_bb);
+    emit_stmts(s.then_body);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(else_bb);
+    emit_stmts(s.else_body);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+    return;
+  }
+  }
+}
+
+void Generator::emit_count_lost() {
+  auto *slot = entry_alloca(b_.getInt32Ty(), "lost_key");
+  b_.CreateStore(b_.getInt32(probe_index_), slot);
+  Value *p = call_helper(bpf::kMapLookupElem, b_.getPtrTy(), {lost_, slot});
+  auto *inc = BasicBlock::Create(ctx_, "lost_inc", fn_);
+  auto *done = BasicBlock::Create(ctx_, "lost_done", fn_);
+  b_.CreateCondBr(b_.CreateIsNull(p), done, inc);
+  b_.SetInsertPoint(inc);
+  // Per-CPU slot: a plain add cannot race with another CPU.
+  b_.CreateStore(b_.CreateAdd(b_.CreateLoad(b_.getInt64Ty(), p), b_.getInt64(1)), p);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+}
+
+void Generator::emit_printf(const Expr &call) {
+  const meta::Printf &pf = an_.printfs.at(an_.printf_ids.at(&call));
+  uint32_t id = an_.printf_ids.at(&call);
+  uint64_t size = 8 + pf.payload_size;
+  // Arguments are written straight into the reserved record: no stack copy.
+  Value *rec = call_helper(bpf::kRingbufReserve, b_.getPtrTy(),
+                           {events_, b_.getInt64(size), b_.getInt64(0)});
+  auto *fill = BasicBlock::Create(ctx_, "printf_fill", fn_);
+  auto *lost = BasicBlock::Create(ctx_, "printf_lost", fn_);
+  auto *done = BasicBlock::Create(ctx_, "printf_done", fn_);
+  b_.CreateCondBr(b_.CreateIsNull(rec), lost, fill);
+  b_.SetInsertPoint(lost);
+  emit_count_lost();
+  b_.CreateBr(done);
+  b_.SetInsertPoint(fill);
+  b_.CreateStore(b_.getInt32(meta::kEventPrintf), rec);
+  b_.CreateStore(b_.getInt32(id), ptr_add(rec, 4));
+  Value *payload = ptr_add(rec, 8);
+  for (size_t i = 0; i < pf.args.size(); i++) {
+    const Expr &arg = *call.children[i + 1];
+    Value *dst = ptr_add(payload, pf.offsets[i]);
+    if (pf.args[i].kind == meta::Type::Kind::Str)
+      emit_str_into(arg, dst, pf.args[i].size);
+    else
+      b_.CreateStore(emit_int(arg), dst);
+  }
+  call_helper(bpf::kRingbufSubmit, b_.getVoidTy(), {rec, b_.getInt64(bpf::kRingbufNoWakeup)});
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+}
+
+void Generator::emit_exit() {
+  Value *rec = call_helper(bpf::kRingbufReserve, b_.getPtrTy(),
+                           {events_, b_.getInt64(8), b_.getInt64(0)});
+  auto *fill = BasicBlock::Create(ctx_, "exit_fill", fn_);
+  auto *lost = BasicBlock::Create(ctx_, "exit_lost", fn_);
+  auto *done = BasicBlock::Create(ctx_, "exit_done", fn_);
+  b_.CreateCondBr(b_.CreateIsNull(rec), lost, fill);
+  b_.SetInsertPoint(lost);
+  emit_count_lost();
+  b_.CreateBr(done);
+  b_.SetInsertPoint(fill);
+  b_.CreateStore(b_.getInt32(meta::kEventExit), rec);
+  b_.CreateStore(b_.getInt32(0), ptr_add(rec, 4));
+  call_helper(bpf::kRingbufSubmit, b_.getVoidTy(), {rec, b_.getInt64(bpf::kRingbufForceWakeup)});
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+  // Nothing after exit() runs.
+  b_.CreateRet(b_.getInt64(0));
+  new_block_after_return();
+}
+
+// Builds the BPF key of `map` in a zeroed stack buffer (hash keys compare
+// every byte, padding included). Hist maps append the bucket.
+Value *Generator::emit_key(const Expr &map, const MapDef &def, Value *bucket) {
+  auto *buf = entry_buffer(def.meta.key_size, "key");
+  b_.CreateMemSet(buf, b_.getInt8(0), def.meta.key_size, llvm::MaybeAlign(8));
+  const meta::Type &kt = def.meta.key;
+  if (!map.children.empty()) {
+    if (map.children.size() == 1) {
+      const Expr &k = *map.children[0];
+      if (kt.kind == meta::Type::Kind::Str)
+        emit_str_into(k, buf, kt.size);
+      else
+        b_.CreateStore(emit_int(k), buf);
+    } else {
+      for (size_t i = 0; i < map.children.size(); i++) {
+        Value *dst = ptr_add(buf, kt.offsets[i]);
+        if (kt.elems[i].kind == meta::Type::Kind::Str)
+          emit_str_into(*map.children[i], dst, kt.elems[i].size);
+        else
+          b_.CreateStore(emit_int(*map.children[i]), dst);
+      }
+    }
+  }
+  if (bucket)
+    b_.CreateStore(bucket, ptr_add(buf, def.meta.key_size - 8));
+  return buf;
+}
+
+Value *Generator::emit_map_lookup(const MapDef &def, Value *key) {
+  return call_helper(bpf::kMapLookupElem, b_.getPtrTy(), {def.var, key});
+}
+
+void Generator::emit_map_assign(const Stmt &s) {
+  const Expr &map = *s.target;
+  const MapDef &def = map_def(map.name);
+  if (def.info->is_aggregate) {
+    emit_aggregate(map, *s.expr, def);
+    return;
+  }
+  // Evaluate the value before the key: `@m[k] = @m[k] + 1` reads then writes.
+  auto *val = entry_buffer(def.meta.value_size, "value");
+  if (def.meta.value.kind == meta::Type::Kind::Str) {
+    b_.CreateMemSet(val, b_.getInt8(0), def.meta.value_size, llvm::MaybeAlign(8));
+    emit_str_into(*s.expr, val, def.meta.value.size);
+  } else {
+    b_.CreateStore(emit_int(*s.expr), val);
+  }
+  Value *key = emit_key(map, def, nullptr);
+  call_helper(bpf::kMapUpdateElem, b_.getInt64Ty(),
+              {def.var, key, val, b_.getInt64(bpf::kAny)});
+}
+
+void Generator::emit_aggregate(const Expr &map, const Expr &call, const MapDef &def) {
+  meta::MapKind kind = def.meta.kind;
+  Value *x = call.children.empty() ? nullptr : emit_int(*call.children[0]);
+  Value *bucket = nullptr;
+  if (kind == meta::MapKind::Hist)
+    bucket = log2_bucket(x);
+  else if (kind == meta::MapKind::Lhist)
+    bucket = lhist_bucket(x, def.meta.lhist_min, def.meta.lhist_max, def.meta.lhist_step);
+  Value *key = emit_key(map, def, bucket);
+  Value *p = emit_map_lookup(def, key);
+  auto *found = BasicBlock::Create(ctx_, "agg_found", fn_);
+  auto *init = BasicBlock::Create(ctx_, "agg_init", fn_);
+  auto *done = BasicBlock::Create(ctx_, "agg_done", fn_);
+  b_.CreateCondBr(b_.CreateIsNull(p), init, found);
+  auto *i64 = b_.getInt64Ty();
+  Value *one = b_.getInt64(1);
+
+  // Per-CPU values: plain read-modify-write is safe.
+  b_.SetInsertPoint(found);
+  Value *second = ptr_add(p, 8);
+  switch (kind) {
+  case meta::MapKind::Count:
+  case meta::MapKind::Hist:
+  case meta::MapKind::Lhist:
+    b_.CreateStore(b_.CreateAdd(b_.CreateLoad(i64, p), one), p);
+    break;
+  case meta::MapKind::Sum:
+    b_.CreateStore(b_.CreateAdd(b_.CreateLoad(i64, p), x), p);
+    break;
+  case meta::MapKind::Min:
+  case meta::MapKind::Max: {
+    Value *cur = b_.CreateLoad(i64, p);
+    Value *valid = b_.CreateICmpNE(b_.CreateLoad(i64, second), b_.getInt64(0));
+    Value *better = kind == meta::MapKind::Min ? b_.CreateICmpSLT(x, cur) : b_.CreateICmpSGT(x, cur);
+    b_.CreateStore(b_.CreateSelect(b_.CreateAnd(valid, b_.CreateNot(better)), cur, x), p);
+    b_.CreateStore(one, second);
+    break;
+  }
+  case meta::MapKind::Avg:
+  case meta::MapKind::Stats:
+    b_.CreateStore(b_.CreateAdd(b_.CreateLoad(i64, p), x), p);
+    b_.CreateStore(b_.CreateAdd(b_.CreateLoad(i64, second), one), second);
+    break;
+  case meta::MapKind::Value:
+    break;
+  }
+  b_.CreateBr(done);
+
+  b_.SetInsertPoint(init);
+  auto *val = entry_buffer(def.meta.value_size, "agg_value");
+  switch (kind) {
+  case meta::MapKind::Count:
+  case meta::MapKind::Hist:
+  case meta::MapKind::Lhist:
+    b_.CreateStore(one, val);
+    break;
+  case meta::MapKind::Sum:
+    b_.CreateStore(x, val);
+    break;
+  default:  // min, max: {x, valid=1}; avg, stats: {sum=x, count=1}
+    b_.CreateStore(x, val);
+    b_.CreateStore(one, ptr_add(val, 8));
+    break;
+  }
+  call_helper(bpf::kMapUpdateElem, i64, {def.var, key, val, b_.getInt64(bpf::kAny)});
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+}
+
+// bpftrace's log2 buckets: 0 for negatives, 1 for 0, 2 + floor(log2(v)) otherwise.
+Value *Generator::log2_bucket(Value *v) {
+  auto *i64 = b_.getInt64Ty();
+  Value *n = v;
+  Value *l = b_.getInt64(0);
+  for (int shift : {32, 16, 8, 4, 2, 1}) {
+    Value *big = b_.CreateICmpUGE(n, llvm::ConstantInt::get(i64, 1ull << shift));
+    n = b_.CreateSelect(big, b_.CreateLShr(n, shift), n);
+    l = b_.CreateSelect(big, b_.CreateAdd(l, b_.getInt64(shift)), l);
+  }
+  Value *pos = b_.CreateAdd(l, b_.getInt64(2));
+  Value *r = b_.CreateSelect(b_.CreateICmpEQ(v, b_.getInt64(0)), b_.getInt64(1), pos);
+  return b_.CreateSelect(b_.CreateICmpSLT(v, b_.getInt64(0)), b_.getInt64(0), r);
+}
+
+Value *Generator::lhist_bucket(Value *v, int64_t lo, int64_t hi, int64_t step) {
+  Value *below = b_.CreateICmpSLT(v, b_.getInt64(lo));
+  Value *above = b_.CreateICmpSGE(v, b_.getInt64(hi));
+  Value *off = b_.CreateSelect(b_.CreateOr(below, above), b_.getInt64(0),
+                               b_.CreateSub(v, b_.getInt64(lo)));
+  Value *mid = b_.CreateAdd(b_.CreateUDiv(off, b_.getInt64(step)), b_.getInt64(1));
+  Value *r = b_.CreateSelect(above, b_.getInt64(1 + (hi - lo) / step), mid);
+  return b_.CreateSelect(below, b_.getInt64(0), r);
+}
+
+// ---------------------------------------------------------------------------
+// Expressions
+
+Value *Generator::emit_bool(const Expr &e) {
+  return b_.CreateICmpNE(emit_int(e), b_.getInt64(0));
+}
+
+const sema::TracepointField &Generator::field(const std::string &name) const {
+  for (const auto &f : ap_->fields)
+    if (f.name == name)
+      return f;
+  throw std::logic_error("sema let an unknown tracepoint field through: " + name);
+}
+
+Value *Generator::emit_field_int(const Expr &e) {
+  const sema::TracepointField &f = field(e.name);
+  uint32_t size = f.kind == sema::TracepointField::Kind::Pointer ? 8 : f.size;
+  if (size != 1 && size != 2 && size != 4 && size != 8)
+    size = 8;
+  auto *ty = b_.getIntNTy(size * 8);
+  Value *v = b_.CreateLoad(ty, ptr_add(ctx_arg_, f.offset));
+  return f.is_signed ? b_.CreateSExt(v, b_.getInt64Ty()) : b_.CreateZExt(v, b_.getInt64Ty());
+}
+
+Value *Generator::emit_int(const Expr &e) {
+  auto *i64 = b_.getInt64Ty();
+  switch (e.kind) {
+  case ExprKind::Integer:
+    return b_.getInt64(e.int_value);
+  case ExprKind::Builtin: {
+    const std::string &n = e.name;
+    if (n == "pid")
+      return b_.CreateLShr(pid_tgid(), 32);
+    if (n == "tid")
+      return b_.CreateAnd(pid_tgid(), b_.getInt64(0xffffffff));
+    if (n == "uid" || n == "gid") {
+      Value *v = call_helper(bpf::kGetCurrentUidGid, i64, {});
+      return n == "uid" ? b_.CreateAnd(v, b_.getInt64(0xffffffff)) : b_.CreateLShr(v, 32);
+    }
+    if (n == "nsecs")
+      return call_helper(bpf::kKtimeGetNs, i64, {});
+    if (n == "cpu")
+      return b_.CreateZExt(call_helper(bpf::kGetSmpProcessorId, b_.getInt32Ty(), {}), i64);
+    if (n == "retval")
+      return b_.CreateLoad(i64, ptr_add(ctx_arg_, bpf::kPtRegsAx));
+    if (n.rfind("arg", 0) == 0)
+      return b_.CreateLoad(i64, ptr_add(ctx_arg_, bpf::kPtRegsArgs[n[3] - '0']));
+    break;
+  }
+  case ExprKind::Variable: {
+    const Var &v = vars_.at(e.name);
+    return b_.CreateLoad(i64, v.slot);
+  }
+  case ExprKind::Map: {
+    const MapDef &def = map_def(e.name);
+    Value *key = emit_key(e, def, nullptr);
+    Value *p = emit_map_lookup(def, key);
+    BasicBlock *from = b_.GetInsertBlock();
+    auto *found = BasicBlock::Create(ctx_, "map_found", fn_);
+    auto *done = BasicBlock::Create(ctx_, "map_done", fn_);
+    b_.CreateCondBr(b_.CreateIsNull(p), done, found);
+    b_.SetInsertPoint(found);
+    Value *v = b_.CreateLoad(i64, p);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+    auto *phi = b_.CreatePHI(i64, 2);
+    phi->addIncoming(b_.getInt64(0), from);
+    phi->addIncoming(v, found);
+    return phi;
+  }
+  case ExprKind::Field:
+    return emit_field_int(e);
+  case ExprKind::Unary: {
+    Value *v = emit_int(*e.children[0]);
+    switch (e.unary_op) {
+    case ast::UnaryOp::Neg: return b_.CreateNeg(v);
+    case ast::UnaryOp::BitNot: return b_.CreateNot(v);
+    case ast::UnaryOp::Not: return b_.CreateZExt(b_.CreateICmpEQ(v, b_.getInt64(0)), i64);
+    }
+    break;
+  }
+  case ExprKind::Binary:
+    return emit_binary(e);
+  case ExprKind::Ternary: {
+    Value *c = emit_bool(*e.children[0]);
+    auto *then_bb = BasicBlock::Create(ctx_, "tern_then", fn_);
+    auto *else_bb = BasicBlock::Create(ctx_, "tern_else", fn_);
+    auto *done = BasicBlock::Create(ctx_, "tern_done", fn_);
+    b_.CreateCondBr(c, then_bb, else_bb);
+    b_.SetInsertPoint(then_bb);
+    Value *a = emit_int(*e.children[1]);
+    BasicBlock *a_end = b_.GetInsertBlock();
+    b_.CreateBr(done);
+    b_.SetInsertPoint(else_bb);
+    Value *bv = emit_int(*e.children[2]);
+    BasicBlock *b_end = b_.GetInsertBlock();
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+    auto *phi = b_.CreatePHI(i64, 2);
+    phi->addIncoming(a, a_end);
+    phi->addIncoming(bv, b_end);
+    return phi;
+  }
+  case ExprKind::Call:
+  case ExprKind::String:
+    break;
+  }
+  throw std::logic_error("not an integer expression: " + e.name);
+}
+
+Value *Generator::emit_binary(const Expr &e) {
+  const Expr &ea = *e.children[0];
+  const Expr &eb = *e.children[1];
+  BinaryOp op = e.binary_op;
+  auto *i64 = b_.getInt64Ty();
+  if (ea.type.is_str())
+    return b_.CreateZExt(op == BinaryOp::Eq ? emit_str_compare(ea, eb)
+                                            : b_.CreateNot(emit_str_compare(ea, eb)),
+                         i64);
+  if (op == BinaryOp::LogicalAnd || op == BinaryOp::LogicalOr) {
+    Value *l = emit_bool(ea);
+    BasicBlock *l_end = b_.GetInsertBlock();
+    auto *rhs = BasicBlock::Create(ctx_, "logic_rhs", fn_);
+    auto *done = BasicBlock::Create(ctx_, "logic_done", fn_);
+    if (op == BinaryOp::LogicalAnd)
+      b_.CreateCondBr(l, rhs, done);
+    else
+      b_.CreateCondBr(l, done, rhs);
+    b_.SetInsertPoint(rhs);
+    Value *r = emit_bool(eb);
+    BasicBlock *r_end = b_.GetInsertBlock();
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+    auto *phi = b_.CreatePHI(b_.getInt1Ty(), 2);
+    phi->addIncoming(b_.getInt1(op == BinaryOp::LogicalOr), l_end);
+    phi->addIncoming(r, r_end);
+    return b_.CreateZExt(phi, i64);
+  }
+  Value *a = emit_int(ea);
+  Value *bv = emit_int(eb);
+  // Signedness of the operation (sema's rule: literals adapt, otherwise C's).
+  bool is_signed;
+  if (ea.kind == ExprKind::Integer)
+    is_signed = eb.type.is_signed;
+  else if (eb.kind == ExprKind::Integer)
+    is_signed = ea.type.is_signed;
+  else
+    is_signed = ea.type.is_signed && eb.type.is_signed;
+  auto cmp = [&](llvm::CmpInst::Predicate s, llvm::CmpInst::Predicate u) {
+    return b_.CreateZExt(b_.CreateICmp(is_signed ? s : u, a, bv), i64);
+  };
+  using P = llvm::CmpInst::Predicate;
+  switch (op) {
+  case BinaryOp::Add: return b_.CreateAdd(a, bv);
+  case BinaryOp::Sub: return b_.CreateSub(a, bv);
+  case BinaryOp::Mul: return b_.CreateMul(a, bv);
+  case BinaryOp::And: return b_.CreateAnd(a, bv);
+  case BinaryOp::Or: return b_.CreateOr(a, bv);
+  case BinaryOp::Xor: return b_.CreateXor(a, bv);
+  case BinaryOp::Shl: return b_.CreateShl(a, b_.CreateAnd(bv, b_.getInt64(63)));
+  case BinaryOp::Shr:
+    return is_signed ? b_.CreateAShr(a, b_.CreateAnd(bv, b_.getInt64(63)))
+                     : b_.CreateLShr(a, b_.CreateAnd(bv, b_.getInt64(63)));
+  case BinaryOp::Div:
+  case BinaryOp::Mod: {
+    // x / 0 is 0 and x % 0 is x, as BPF defines them; never UB in LLVM.
+    Value *zero = b_.CreateICmpEQ(bv, b_.getInt64(0));
+    Value *safe = b_.CreateSelect(zero, b_.getInt64(1), bv);
+    Value *r;
+    if (is_signed) {
+      // BPF before cpu v4 has no signed division: divide magnitudes, fix the sign.
+      Value *an = b_.CreateICmpSLT(a, b_.getInt64(0));
+      Value *bn = b_.CreateICmpSLT(safe, b_.getInt64(0));
+      Value *ua = b_.CreateSelect(an, b_.CreateNeg(a), a);
+      Value *ub = b_.CreateSelect(bn, b_.CreateNeg(safe), safe);
+      if (op == BinaryOp::Div) {
+        Value *q = b_.CreateUDiv(ua, ub);
+        r = b_.CreateSelect(b_.CreateXor(an, bn), b_.CreateNeg(q), q);
+      } else {
+        Value *m = b_.CreateURem(ua, ub);
+        r = b_.CreateSelect(an, b_.CreateNeg(m), m);
+      }
+    } else {
+      r = op == BinaryOp::Div ? b_.CreateUDiv(a, safe) : b_.CreateURem(a, safe);
+    }
+    return b_.CreateSelect(zero, op == BinaryOp::Div ? b_.getInt64(0) : a, r);
+  }
+  case BinaryOp::Eq: return cmp(P::ICMP_EQ, P::ICMP_EQ);
+  case BinaryOp::Ne: return cmp(P::ICMP_NE, P::ICMP_NE);
+  case BinaryOp::Lt: return cmp(P::ICMP_SLT, P::ICMP_ULT);
+  case BinaryOp::Le: return cmp(P::ICMP_SLE, P::ICMP_ULE);
+  case BinaryOp::Gt: return cmp(P::ICMP_SGT, P::ICMP_UGT);
+  case BinaryOp::Ge: return cmp(P::ICMP_SGE, P::ICMP_UGE);
+  case BinaryOp::LogicalAnd:
+  case BinaryOp::LogicalOr:
+    break;
+  }
+  throw std::logic_error("unhandled binary operator");
+}
+
+// Strings are equal when they agree up to and including the first NUL
+// (or up to the shorter buffer's end). Unrolled: BPF has no unbounded loops.
+Value *Generator::emit_str_compare(const Expr &ea, const Expr &eb) {
+  uint32_t sa = ea.type.size, sb = eb.type.size;
+  auto *a = entry_buffer(sa, "cmp_a");
+  auto *bb = entry_buffer(sb, "cmp_b");
+  emit_str_into(ea, a, sa);
+  emit_str_into(eb, bb, sb);
+  uint32_t n = std::min(sa, sb);
+  auto *equal = BasicBlock::Create(ctx_, "str_eq", fn_);
+  auto *differ = BasicBlock::Create(ctx_, "str_ne", fn_);
+  auto *done = BasicBlock::Create(ctx_, "str_cmp_done", fn_);
+  for (uint32_t i = 0; i < n; i++) {
+    Value *ca = b_.CreateLoad(b_.getInt8Ty(), ptr_add(a, i));
+    Value *cb = b_.CreateLoad(b_.getInt8Ty(), ptr_add(bb, i));
+    auto *same = BasicBlock::Create(ctx_, "str_same", fn_);
+    b_.CreateCondBr(b_.CreateICmpNE(ca, cb), differ, same);
+    b_.SetInsertPoint(same);
+    auto *next = BasicBlock::Create(ctx_, "str_next", fn_);
+    b_.CreateCondBr(b_.CreateICmpEQ(ca, b_.getInt8(0)), equal, next);
+    b_.SetInsertPoint(next);
+  }
+  b_.CreateBr(equal);
+  b_.SetInsertPoint(equal);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(differ);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+  auto *phi = b_.CreatePHI(b_.getInt1Ty(), 2);
+  phi->addIncoming(b_.getInt1(true), equal);
+  phi->addIncoming(b_.getInt1(false), differ);
+  return phi;
+}
+
+void Generator::store_const_str(const std::string &s, Value *dst, uint32_t dst_size) {
+  std::string bytes = s.substr(0, dst_size - 1);
+  bytes.resize(std::min<size_t>(dst_size, s.size() + 1), '\0');
+  // Eight bytes at a time, then the tail.
+  size_t i = 0;
+  for (; i + 8 <= bytes.size(); i += 8) {
+    uint64_t v;
+    memcpy(&v, bytes.data() + i, 8);
+    auto *st = b_.CreateStore(b_.getInt64(v), ptr_add(dst, i));
+    st->setAlignment(llvm::Align(1));
+  }
+  for (; i < bytes.size(); i++)
+    b_.CreateStore(b_.getInt8(static_cast<uint8_t>(bytes[i])), ptr_add(dst, i));
+}
+
+void Generator::copy_str(Value *src, uint32_t src_size, Value *dst, uint32_t dst_size) {
+  uint32_t n = std::min(src_size, dst_size);
+  b_.CreateMemCpy(dst, llvm::MaybeAlign(1), src, llvm::MaybeAlign(1), n);
+  if (n == dst_size)  // truncated: keep the NUL
+    b_.CreateStore(b_.getInt8(0), ptr_add(dst, dst_size - 1));
+}
+
+// Writes the string value of `e` into dst (dst_size bytes, NUL-terminated;
+// bytes after the NUL are left as they are).
+void Generator::emit_str_into(const Expr &e, Value *dst, uint32_t dst_size) {
+  switch (e.kind) {
+  case ExprKind::String:
+    store_const_str(e.name, dst, dst_size);
+    return;
+  case ExprKind::Builtin:
+    if (e.name == "comm") {
+      call_helper(bpf::kGetCurrentComm, b_.getInt64Ty(),
+                  {dst, b_.getInt64(std::min<uint32_t>(16, dst_size))});
+      return;
+    }
+    if (e.name == "func") {
+      store_const_str(ap_->func, dst, dst_size);
+      return;
+    }
+    if (e.name == "probe") {
+      store_const_str(ap_->probe.spec, dst, dst_size);
+      return;
+    }
+    break;
+  case ExprKind::Variable: {
+    const Var &v = vars_.at(e.name);
+    copy_str(v.slot, v.type.size, dst, dst_size);
+    return;
+  }
+  case ExprKind::Map: {
+    const MapDef &def = map_def(e.name);
+    Value *key = emit_key(e, def, nullptr);
+    Value *p = emit_map_lookup(def, key);
+    auto *found = BasicBlock::Create(ctx_, "map_found", fn_);
+    auto *missing = BasicBlock::Create(ctx_, "map_missing", fn_);
+    auto *done = BasicBlock::Create(ctx_, "map_done", fn_);
+    b_.CreateCondBr(b_.CreateIsNull(p), missing, found);
+    b_.SetInsertPoint(found);
+    copy_str(p, def.meta.value.size, dst, dst_size);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(missing);
+    b_.CreateStore(b_.getInt8(0), dst);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+    return;
+  }
+  case ExprKind::Call:
+    if (e.name == "str") {
+      const Expr &a = *e.children[0];
+      uint32_t n = std::min(e.type.size, dst_size);
+      if (a.type.is_str()) {
+        auto *tmp = entry_buffer(a.type.size, "str_tmp");
+        emit_str_into(a, tmp, a.type.size);
+        copy_str(tmp, n, dst, n);
+        return;
+      }
+      Value *p = emit_int(a);
+      bool user = a.type.is_pointer ? a.type.addr_space == Type::AddrSpace::User
+                                    : ap_->pointer_space == Type::AddrSpace::User;
+      call_helper(user ? bpf::kProbeReadUserStr : bpf::kProbeReadKernelStr, b_.getInt64Ty(),
+                  {dst, b_.getInt64(n), b_.CreateIntToPtr(p, b_.getPtrTy())});
+      return;
+    }
+    break;
+  case ExprKind::Field: {
+    const sema::TracepointField &f = field(e.name);
+    if (f.kind == sema::TracepointField::Kind::CharArray) {
+      uint32_t n = std::min(f.size, dst_size);
+      call_helper(bpf::kProbeReadKernel, b_.getInt64Ty(),
+                  {dst, b_.getInt64(n), ptr_add(ctx_arg_, f.offset)});
+      b_.CreateStore(b_.getInt8(0), ptr_add(dst, n - 1));
+      return;
+    }
+    if (f.kind == sema::TracepointField::Kind::DataLoc) {
+      // __data_loc: low 16 bits offset from the record start, high 16 bits length.
+      Value *loc = b_.CreateLoad(b_.getInt32Ty(), ptr_add(ctx_arg_, f.offset));
+      Value *off = b_.CreateZExt(b_.CreateAnd(loc, b_.getInt32(0xffff)), b_.getInt64Ty());
+      Value *src = b_.CreateGEP(b_.getInt8Ty(), ctx_arg_, off);
+      call_helper(bpf::kProbeReadKernelStr, b_.getInt64Ty(), {dst, b_.getInt64(dst_size), src});
+      return;
+    }
+    break;
+  }
+  case ExprKind::Ternary: {
+    Value *c = emit_bool(*e.children[0]);
+    auto *then_bb = BasicBlock::Create(ctx_, "tern_then", fn_);
+    auto *else_bb = BasicBlock::Create(ctx_, "tern_else", fn_);
+    auto *done = BasicBlock::Create(ctx_, "tern_done", fn_);
+    b_.CreateCondBr(c, then_bb, else_bb);
+    b_.SetInsertPoint(then_bb);
+    emit_str_into(*e.children[1], dst, dst_size);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(else_bb);
+    emit_str_into(*e.children[2], dst, dst_size);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+    return;
+  }
+  default:
+    break;
+  }
+  throw std::logic_error("not a string expression: " + e.name);
+}
+
+// ---------------------------------------------------------------------------
+
+void init_llvm() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    LLVMInitializeBPFTargetInfo();
+    LLVMInitializeBPFTarget();
+    LLVMInitializeBPFTargetMC();
+    LLVMInitializeBPFAsmPrinter();
+    LLVMInitializeBPFAsmParser();
+  });
+}
+
+// The metadata goes into a non-allocated section through module-level
+// assembly: libbpf ignores it, and no BTF or symbol is created for it.
+std::string metadata_asm(const std::string &json) {
+  std::string s = "\t.pushsection ";
+  s += meta::kSectionName;
+  s += ",\"\",@progbits\n";
+  for (size_t i = 0; i < json.size(); i += 64) {
+    s += "\t.byte ";
+    for (size_t j = i; j < std::min(json.size(), i + 64); j++) {
+      if (j > i)
+        s += ",";
+      s += std::to_string(static_cast<unsigned char>(json[j]));
+    }
+    s += "\n";
+  }
+  s += "\t.popsection\n";
+  return s;
+}
+
+bool Generator::run(Output &out) {
+  init_llvm();
+  std::string err;
+  llvm::Triple triple("bpfel");
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget("bpfel", triple, err);
+  if (!target) {
+    diags_.error("LLVM has no BPF target: " + err);
+    return false;
+  }
+  llvm::TargetOptions topts;
+  std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
+      triple.getTriple(), "v3", "", topts, llvm::Reloc::PIC_, std::nullopt,
+      llvm::CodeGenOptLevel::Aggressive));
+  mod_->setTargetTriple(triple.getTriple());
+  mod_->setDataLayout(tm->createDataLayout());
+
+  create_debug_unit();
+  define_license();
+  define_config();
+  define_maps();
+  uint32_t index = 0;
+  for (const auto &probe : an_.probes)
+    for (const auto &ap : probe.attach_points)
+      emit_probe(probe, ap, index++);
+  dib_.finalize();
+
+  meta_.source_name = src_.name();
+  meta_.printfs = an_.printfs;
+  meta_.binaries = an_.binaries;
+  meta_.ringbuf_size = opts_.ringbuf_size;
+  mod_->setModuleInlineAsm(metadata_asm(meta::serialize(meta_)));
+
+  std::string verify_msg;
+  llvm::raw_string_ostream vos(verify_msg);
+  if (llvm::verifyModule(*mod_, &vos)) {
+    diags_.error("internal error: generated invalid IR: " + vos.str());
+    return false;
+  }
+
+  // Optimize as clang -O2 would for BPF (the target adds its own passes).
+  {
+    llvm::LoopAnalysisManager lam;
+    llvm::FunctionAnalysisManager fam;
+    llvm::CGSCCAnalysisManager cgam;
+    llvm::ModuleAnalysisManager mam;
+    llvm::PassBuilder pb(tm.get());
+    pb.registerModuleAnalyses(mam);
+    pb.registerCGSCCAnalyses(cgam);
+    pb.registerFunctionAnalyses(fam);
+    pb.registerLoopAnalyses(lam);
+    pb.crossRegisterProxies(lam, fam, cgam, mam);
+    llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O2);
+    mpm.run(*mod_, mam);
+  }
+  if (opts_.ir_out) {
+    llvm::raw_os_ostream os(*opts_.ir_out);
+    mod_->print(os, nullptr);
+  }
+
+  llvm::SmallVector<char, 0> buffer;
+  llvm::raw_svector_ostream os(buffer);
+  llvm::legacy::PassManager pm;
+  if (tm->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::ObjectFile)) {
+    diags_.error("internal error: LLVM cannot emit a BPF object");
+    return false;
+  }
+  pm.run(*mod_);
+  out.object.assign(buffer.begin(), buffer.end());
+  out.metadata = meta_;
+  return true;
+}
+
+}  // namespace
+
+bool generate(const ast::Program &program, const sema::Analysis &analysis,
+              const SourceFile &source, Diagnostics &diags, const Options &opts, Output &out) {
+  Generator g(program, analysis, source, diags, opts);
+  try {
+    return g.run(out);
+  } catch (const std::exception &e) {
+    diags.error(std::string("internal compiler error: ") + e.what());
+    return false;
+  }
+}
+
+}  // namespace gt::codegen

@@ -1,0 +1,127 @@
+#include "frontend/ast.h"
+
+#include <sstream>
+
+namespace gt {
+
+std::string Type::str() const {
+  switch (kind) {
+  case Kind::None: return "untyped";
+  case Kind::Void: return "void";
+  case Kind::Int:
+    if (is_pointer)
+      return addr_space == AddrSpace::User ? "user pointer" : "kernel pointer";
+    return (is_signed ? "int" : "uint") + std::to_string(size * 8);
+  case Kind::Str: return "string[" + std::to_string(size) + "]";
+  case Kind::Tuple: {
+    std::string s = "(";
+    for (size_t i = 0; i < elems.size(); i++)
+      s += (i ? ", " : "") + elems[i].str();
+    return s + ")";
+  }
+  case Kind::Args: return "args";
+  case Kind::Aggregate: return aggregate + "()";
+  }
+  return "?";
+}
+
+namespace ast {
+
+const char *to_string(BinaryOp op) {
+  static const char *names[] = {"+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>",
+                                "==", "!=", "<", "<=", ">", ">=", "&&", "||"};
+  return names[static_cast<int>(op)];
+}
+
+const char *to_string(UnaryOp op) {
+  static const char *names[] = {"-", "!", "~"};
+  return names[static_cast<int>(op)];
+}
+
+static void dump_expr(std::ostream &out, const Expr &e, int depth);
+
+static void indent(std::ostream &out, int depth) {
+  for (int i = 0; i < depth; i++)
+    out << "  ";
+}
+
+static void dump_expr(std::ostream &out, const Expr &e, int depth) {
+  indent(out, depth);
+  switch (e.kind) {
+  case ExprKind::Integer: out << "int " << e.int_value; break;
+  case ExprKind::String: {
+    out << "string \"";
+    for (char c : e.name) {
+      if (c == '\n') out << "\\n";
+      else if (c == '\t') out << "\\t";
+      else if (c == '"') out << "\\\"";
+      else out << c;
+    }
+    out << "\"";
+    break;
+  }
+  case ExprKind::Builtin: out << "builtin " << e.name; break;
+  case ExprKind::Variable: out << "variable " << e.name; break;
+  case ExprKind::Map: out << "map " << e.name; break;
+  case ExprKind::Call: out << "call " << e.name; break;
+  case ExprKind::Binary: out << "binary " << to_string(e.binary_op); break;
+  case ExprKind::Unary: out << "unary " << to_string(e.unary_op); break;
+  case ExprKind::Field: out << "field ." << e.name; break;
+  case ExprKind::Ternary: out << "ternary"; break;
+  }
+  if (e.type.kind != Type::Kind::None)
+    out << " :: " << e.type.str();
+  out << "\n";
+  for (const auto &c : e.children)
+    dump_expr(out, *c, depth + 1);
+}
+
+static void dump_stmts(std::ostream &out, const StmtList &stmts, int depth) {
+  for (const auto &s : stmts) {
+    indent(out, depth);
+    switch (s->kind) {
+    case StmtKind::Expr:
+      out << "expr\n";
+      dump_expr(out, *s->expr, depth + 1);
+      break;
+    case StmtKind::AssignVar:
+    case StmtKind::AssignMap:
+      out << "assign\n";
+      dump_expr(out, *s->target, depth + 1);
+      dump_expr(out, *s->expr, depth + 1);
+      break;
+    case StmtKind::If:
+      out << "if\n";
+      dump_expr(out, *s->expr, depth + 1);
+      indent(out, depth);
+      out << "then\n";
+      dump_stmts(out, s->then_body, depth + 1);
+      if (!s->else_body.empty()) {
+        indent(out, depth);
+        out << "else\n";
+        dump_stmts(out, s->else_body, depth + 1);
+      }
+      break;
+    }
+  }
+}
+
+std::string dump(const Program &p) {
+  std::ostringstream out;
+  out << "program\n";
+  for (const auto &probe : p.probes) {
+    out << "  probe";
+    for (const auto &ap : probe.attach_points)
+      out << " " << ap.text;
+    out << "\n";
+    if (probe.predicate) {
+      out << "   predicate\n";
+      dump_expr(out, *probe.predicate, 3);
+    }
+    dump_stmts(out, probe.body, 2);
+  }
+  return out.str();
+}
+
+}  // namespace ast
+}  // namespace gt

@@ -1,0 +1,61 @@
+// Types of expressions, as sema assigns them to the AST.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gt {
+
+struct Type {
+  enum class Kind {
+    None,       // not typed yet
+    Void,       // statements-only calls: printf, exit, delete
+    Int,        // integers and pointers (pointers are 64-bit unsigned)
+    Str,        // NUL-padded char[size]
+    Tuple,      // map keys with several parts
+    Args,       // the `args` object of a tracepoint; only `.field` is allowed on it
+    Aggregate,  // count(), sum(), hist(), ...: only assignable to a map
+  };
+  enum class AddrSpace { None, User, Kernel };
+
+  Kind kind = Kind::None;
+  uint32_t size = 0;  // Int: 1, 2, 4, 8; Str: buffer size including the NUL
+  bool is_signed = false;
+  bool is_pointer = false;                // Int that points somewhere
+  AddrSpace addr_space = AddrSpace::None; // where a pointer points
+  std::string aggregate;                  // Aggregate: "count", "sum", "hist", ...
+  std::vector<Type> elems;                // Tuple
+
+  static Type void_type() { return make(Kind::Void, 0); }
+  static Type integer(uint32_t size = 8, bool is_signed = true) {
+    Type t = make(Kind::Int, size);
+    t.is_signed = is_signed;
+    return t;
+  }
+  static Type pointer(AddrSpace as) {
+    Type t = integer(8, false);
+    t.is_pointer = true;
+    t.addr_space = as;
+    return t;
+  }
+  static Type string(uint32_t size) { return make(Kind::Str, size); }
+  static Type aggregate_of(const std::string &fn) {
+    Type t = make(Kind::Aggregate, 0);
+    t.aggregate = fn;
+    return t;
+  }
+  bool is_int() const { return kind == Kind::Int; }
+  bool is_str() const { return kind == Kind::Str; }
+  std::string str() const;
+
+private:
+  static Type make(Kind k, uint32_t size) {
+    Type t;
+    t.kind = k;
+    t.size = size;
+    return t;
+  }
+};
+
+}  // namespace gt

@@ -1,0 +1,28 @@
+// State shared by the Flex scanner and the Bison parser for one parse.
+#pragma once
+
+#include "frontend/ast.h"
+#include "frontend/source.h"
+#include "grammar/parser.hh"
+
+namespace gt::grammar {
+
+struct ParseState {
+  const SourceFile &file;
+  Diagnostics &diags;
+  ast::Program program;
+  void *scanner = nullptr;  // yyscan_t
+  // Scanner position and context.
+  uint32_t line = 1, col = 1;
+  int brace_depth = 0;
+  bool in_predicate = false;
+  ParseState(const SourceFile &f, Diagnostics &d) : file(f), diags(d) {}
+};
+
+}  // namespace gt::grammar
+
+#define YY_DECL gt::grammar::Parser::symbol_type gt_yylex(gt::grammar::ParseState &state, void *yyscanner)
+YY_DECL;
+inline gt::grammar::Parser::symbol_type yylex(gt::grammar::ParseState &state) {
+  return gt_yylex(state, state.scanner);
+}

@@ -1,0 +1,57 @@
+// Read-only view of an ELF file: symbols, address -> file offset, build-id.
+// Used by sema (to check probe targets at compile time) and by the runtime
+// (to attach uprobes); it needs libelf only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gt::elf {
+
+struct Symbol {
+  std::string name;
+  uint64_t address = 0;  // st_value: virtual address in the file
+  uint64_t size = 0;
+  bool is_function = false;
+};
+
+class ElfFile {
+public:
+  // Returns nullptr and sets `error` ("'PATH': No such file or directory",
+  // "'PATH' is not an ELF file", ...) when the file cannot be used.
+  static std::unique_ptr<ElfFile> open(const std::string &path, std::string &error);
+  ~ElfFile();
+
+  const std::string &path() const { return path_; }
+  // Functions and objects from .symtab, then .dynsym; first definition wins.
+  std::optional<Symbol> find_symbol(const std::string &name) const;
+  // The defined function symbols (deduplicated by name), sorted by name.
+  std::vector<Symbol> functions() const;
+  // Virtual address -> offset in the file, through the PT_LOAD segments.
+  std::optional<uint64_t> address_to_offset(uint64_t address) const;
+  // GNU build-id as lowercase hex, or "" when the file has none.
+  const std::string &build_id() const { return build_id_; }
+  bool is_executable_or_library() const { return exec_or_dyn_; }
+
+private:
+  ElfFile() = default;
+  std::string path_;
+  std::string build_id_;
+  bool exec_or_dyn_ = false;
+  struct Segment {
+    uint64_t vaddr, memsz, offset;
+  };
+  std::vector<Segment> segments_;
+  std::vector<Symbol> symbols_;  // sorted by name
+};
+
+// Turns the binary named in a probe into an absolute path: a name with a '/'
+// is made absolute against the current directory; a bare name is looked up
+// in $PATH, then as a shared library ("libc" or "libc.so.6") in the usual
+// library directories. Returns "" when nothing is found.
+std::string resolve_binary(const std::string &name);
+
+}  // namespace gt::elf

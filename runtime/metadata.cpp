@@ -1,0 +1,227 @@
+#include "runtime/metadata.h"
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+namespace gt::meta {
+
+using nlohmann::json;
+
+bool Type::operator==(const Type &o) const {
+  return kind == o.kind && size == o.size && is_signed == o.is_signed && elems == o.elems &&
+         offsets == o.offsets;
+}
+
+std::string Type::str() const {
+  switch (kind) {
+  case Kind::None:
+    return "none";
+  case Kind::Int:
+    return (is_signed ? "int" : "uint") + std::to_string(size * 8);
+  case Kind::Str:
+    return "string[" + std::to_string(size) + "]";
+  case Kind::Tuple: {
+    std::string s = "(";
+    for (size_t i = 0; i < elems.size(); i++)
+      s += (i ? "," : "") + elems[i].str();
+    return s + ")";
+  }
+  }
+  return "?";
+}
+
+static const char *kProbeKinds[] = {"BEGIN", "END", "uprobe", "uretprobe",
+                                    "tracepoint", "profile", "interval"};
+static const char *kMapKinds[] = {"value", "count", "sum", "min", "max",
+                                  "avg", "stats", "hist", "lhist"};
+
+const char *to_string(ProbeKind k) { return kProbeKinds[static_cast<int>(k)]; }
+const char *to_string(MapKind k) { return kMapKinds[static_cast<int>(k)]; }
+
+template <typename E, size_t N>
+static E enum_from(const std::string &s, const char *(&names)[N], const char *what) {
+  for (size_t i = 0; i < N; i++)
+    if (s == names[i])
+      return static_cast<E>(i);
+  throw std::runtime_error(std::string("unknown ") + what + " '" + s + "'");
+}
+
+static json type_to_json(const Type &t) {
+  json j;
+  switch (t.kind) {
+  case Type::Kind::None:
+    j["kind"] = "none";
+    break;
+  case Type::Kind::Int:
+    j["kind"] = "int";
+    j["size"] = t.size;
+    j["signed"] = t.is_signed;
+    break;
+  case Type::Kind::Str:
+    j["kind"] = "str";
+    j["size"] = t.size;
+    break;
+  case Type::Kind::Tuple: {
+    j["kind"] = "tuple";
+    j["size"] = t.size;
+    json elems = json::array();
+    for (size_t i = 0; i < t.elems.size(); i++)
+      elems.push_back({{"type", type_to_json(t.elems[i])}, {"offset", t.offsets[i]}});
+    j["elems"] = elems;
+    break;
+  }
+  }
+  return j;
+}
+
+static Type type_from_json(const json &j) {
+  Type t;
+  std::string k = j.at("kind").get<std::string>();
+  if (k == "none") {
+    return t;
+  } else if (k == "int") {
+    t = Type::integer(j.at("size").get<uint32_t>(), j.at("signed").get<bool>());
+  } else if (k == "str") {
+    t = Type::string(j.at("size").get<uint32_t>());
+  } else if (k == "tuple") {
+    t.kind = Type::Kind::Tuple;
+    t.size = j.at("size").get<uint32_t>();
+    for (const auto &e : j.at("elems")) {
+      t.elems.push_back(type_from_json(e.at("type")));
+      t.offsets.push_back(e.at("offset").get<uint32_t>());
+    }
+  } else {
+    throw std::runtime_error("unknown type kind '" + k + "'");
+  }
+  return t;
+}
+
+std::string serialize(const Program &p) {
+  json j;
+  j["version"] = p.version;
+  j["source"] = p.source_name;
+  j["ringbuf_size"] = p.ringbuf_size;
+  json probes = json::array();
+  for (const auto &pr : p.probes) {
+    json q;
+    q["index"] = pr.index;
+    q["prog"] = pr.prog_name;
+    q["kind"] = to_string(pr.kind);
+    q["spec"] = pr.spec;
+    if (pr.kind == ProbeKind::Uprobe || pr.kind == ProbeKind::Uretprobe) {
+      q["binary"] = pr.binary;
+      q["symbol"] = pr.symbol;
+      q["offset"] = pr.offset;
+      q["address"] = pr.address;
+    } else if (pr.kind == ProbeKind::Tracepoint) {
+      q["category"] = pr.category;
+      q["event"] = pr.event;
+    } else if (pr.kind == ProbeKind::Profile) {
+      q["frequency"] = pr.frequency;
+    } else if (pr.kind == ProbeKind::Interval) {
+      q["period_ns"] = pr.period_ns;
+    }
+    probes.push_back(q);
+  }
+  j["probes"] = probes;
+  json maps = json::array();
+  for (const auto &m : p.maps) {
+    json q;
+    q["name"] = m.name;
+    q["bpf_name"] = m.bpf_name;
+    q["kind"] = to_string(m.kind);
+    q["key"] = type_to_json(m.key);
+    q["key_size"] = m.key_size;
+    q["value"] = type_to_json(m.value);
+    q["value_size"] = m.value_size;
+    q["max_entries"] = m.max_entries;
+    q["per_cpu"] = m.per_cpu;
+    if (m.kind == MapKind::Lhist) {
+      q["lhist_min"] = m.lhist_min;
+      q["lhist_max"] = m.lhist_max;
+      q["lhist_step"] = m.lhist_step;
+    }
+    maps.push_back(q);
+  }
+  j["maps"] = maps;
+  json printfs = json::array();
+  for (const auto &f : p.printfs) {
+    json q;
+    q["format"] = f.format;
+    json args = json::array();
+    for (size_t i = 0; i < f.args.size(); i++)
+      args.push_back({{"type", type_to_json(f.args[i])}, {"offset", f.offsets[i]}});
+    q["args"] = args;
+    q["payload_size"] = f.payload_size;
+    printfs.push_back(q);
+  }
+  j["printfs"] = printfs;
+  json bins = json::array();
+  for (const auto &b : p.binaries)
+    bins.push_back({{"path", b.path}, {"build_id", b.build_id}});
+  j["binaries"] = bins;
+  return j.dump();
+}
+
+Program deserialize(const std::string &text) {
+  Program p;
+  try {
+    json j = json::parse(text);
+    p.version = j.at("version").get<int>();
+    if (p.version != kFormatVersion)
+      throw std::runtime_error("metadata format version " + std::to_string(p.version) +
+                               " is not supported (this runtime reads version " +
+                               std::to_string(kFormatVersion) + ")");
+    p.source_name = j.at("source").get<std::string>();
+    p.ringbuf_size = j.at("ringbuf_size").get<uint32_t>();
+    for (const auto &q : j.at("probes")) {
+      Probe pr;
+      pr.index = q.at("index").get<uint32_t>();
+      pr.prog_name = q.at("prog").get<std::string>();
+      pr.kind = enum_from<ProbeKind>(q.at("kind").get<std::string>(), kProbeKinds, "probe kind");
+      pr.spec = q.at("spec").get<std::string>();
+      pr.binary = q.value("binary", "");
+      pr.symbol = q.value("symbol", "");
+      pr.offset = q.value("offset", uint64_t(0));
+      pr.address = q.value("address", uint64_t(0));
+      pr.category = q.value("category", "");
+      pr.event = q.value("event", "");
+      pr.frequency = q.value("frequency", uint64_t(0));
+      pr.period_ns = q.value("period_ns", uint64_t(0));
+      p.probes.push_back(pr);
+    }
+    for (const auto &q : j.at("maps")) {
+      Map m;
+      m.name = q.at("name").get<std::string>();
+      m.bpf_name = q.at("bpf_name").get<std::string>();
+      m.kind = enum_from<MapKind>(q.at("kind").get<std::string>(), kMapKinds, "map kind");
+      m.key = type_from_json(q.at("key"));
+      m.key_size = q.at("key_size").get<uint32_t>();
+      m.value = type_from_json(q.at("value"));
+      m.value_size = q.at("value_size").get<uint32_t>();
+      m.max_entries = q.at("max_entries").get<uint32_t>();
+      m.per_cpu = q.at("per_cpu").get<bool>();
+      m.lhist_min = q.value("lhist_min", int64_t(0));
+      m.lhist_max = q.value("lhist_max", int64_t(0));
+      m.lhist_step = q.value("lhist_step", int64_t(0));
+      p.maps.push_back(m);
+    }
+    for (const auto &q : j.at("printfs")) {
+      Printf f;
+      f.format = q.at("format").get<std::string>();
+      for (const auto &a : q.at("args")) {
+        f.args.push_back(type_from_json(a.at("type")));
+        f.offsets.push_back(a.at("offset").get<uint32_t>());
+      }
+      f.payload_size = q.at("payload_size").get<uint32_t>();
+      p.printfs.push_back(f);
+    }
+    for (const auto &b : j.at("binaries"))
+      p.binaries.push_back({b.at("path").get<std::string>(), b.at("build_id").get<std::string>()});
+  } catch (const json::exception &e) {
+    throw std::runtime_error(std::string("malformed program metadata: ") + e.what());
+  }
+  return p;
+}
+
+}  // namespace gt::meta

@@ -1,0 +1,164 @@
+// The contract between the compiler (codegen) and the runtime.
+//
+// tracec stores one Program, serialized as JSON, in the ELF section
+// ".gt.meta" of the BPF object it writes. The runtime reads it back and needs
+// nothing else to attach the programs and decode what they send. Bump
+// kFormatVersion on any incompatible change; the runtime refuses versions it
+// does not know. See docs/architecture.md for the BPF-side ABI (event records,
+// map layouts) these descriptions refer to.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gt::meta {
+
+inline constexpr int kFormatVersion = 1;
+inline constexpr const char *kSectionName = ".gt.meta";
+
+// Names of the fixed BPF objects every program has.
+inline constexpr const char *kEventsMap = "gt_events";  // BPF_MAP_TYPE_RINGBUF
+inline constexpr const char *kLostMap = "gt_lost";      // PERCPU_ARRAY u32 -> u64, one slot per probe
+inline constexpr const char *kConfigSection = ".rodata"; // holds struct gt_config (see below)
+
+// A value as laid out in BPF memory (event payloads, map keys and values).
+struct Type {
+  enum class Kind { None, Int, Str, Tuple };
+  Kind kind = Kind::None;
+  uint32_t size = 0;     // bytes; Str: buffer size including the NUL
+  bool is_signed = false;  // Int only
+  // Tuple only: element types and their byte offsets inside the tuple.
+  std::vector<Type> elems;
+  std::vector<uint32_t> offsets;
+
+  static Type none() { return Type{}; }
+  static Type integer(uint32_t size, bool is_signed) {
+    Type t;
+    t.kind = Kind::Int;
+    t.size = size;
+    t.is_signed = is_signed;
+    return t;
+  }
+  static Type string(uint32_t size) {
+    Type t;
+    t.kind = Kind::Str;
+    t.size = size;
+    return t;
+  }
+  bool operator==(const Type &o) const;
+  bool operator!=(const Type &o) const { return !(*this == o); }
+  std::string str() const;  // "int64", "uint32", "string[64]", "(int64,string[16])"
+};
+
+enum class ProbeKind {
+  Begin,       // BPF_PROG_TYPE_RAW_TRACEPOINT, run once with BPF_PROG_TEST_RUN before others attach
+  End,         // same, run once after all others are detached, before maps are printed
+  Uprobe,
+  Uretprobe,
+  Tracepoint,  // BPF_PROG_TYPE_TRACEPOINT
+  Profile,     // BPF_PROG_TYPE_PERF_EVENT, cpu-clock sampling at `frequency` Hz on every CPU
+  Interval,    // BPF_PROG_TYPE_PERF_EVENT, cpu-clock every `period_ns` on one CPU
+};
+
+struct Probe {
+  uint32_t index = 0;       // slot in gt_lost; also the order in which probes are attached
+  std::string prog_name;    // name of the BPF program (ELF function symbol) to attach
+  ProbeKind kind = ProbeKind::Begin;
+  std::string spec;         // the probe as written in the script, for messages: "uprobe:./a.out:main"
+  // Uprobe / Uretprobe: target binary (absolute path after resolution at compile time;
+  // the runtime re-resolves relative paths and `-c` targets), and where to attach:
+  // symbol (+ offset) when symbol is non-empty, else `address` (a virtual address in
+  // the ELF file, converted to a file offset by the runtime).
+  std::string binary;
+  std::string symbol;
+  uint64_t offset = 0;
+  uint64_t address = 0;
+  // Tracepoint
+  std::string category;
+  std::string event;
+  // Profile: frequency in Hz. Interval: period in nanoseconds.
+  uint64_t frequency = 0;
+  uint64_t period_ns = 0;
+};
+
+// How a map is used; decides how it is printed and how per-CPU values merge.
+enum class MapKind {
+  Value,  // @m = expr: plain BPF_MAP_TYPE_HASH, value of `value` type
+  Count,  // count(): PERCPU_HASH, u64 per CPU, summed
+  Sum,    // sum(x): PERCPU_HASH, s64/u64 per CPU, summed
+  Min,    // min(x): PERCPU_HASH, value {s64 v; u64 valid;}, min over CPUs with valid != 0
+  Max,    // max(x): same layout as Min
+  Avg,    // avg(x): PERCPU_HASH, value {s64 sum; u64 count;}
+  Stats,  // stats(x): same layout as Avg; prints count, average, total
+  Hist,   // hist(x): PERCPU_HASH, key = user key ++ u64 bucket, value u64 per CPU
+  Lhist,  // lhist(x, min, max, step): same as Hist, linear buckets
+};
+
+struct Map {
+  std::string name;       // as in the script, with the sigil: "@", "@c", "@lat"
+  std::string bpf_name;   // BPF map (ELF symbol in .maps) holding it
+  MapKind kind = MapKind::Value;
+  Type key;               // Kind::None for a map without keys; a Tuple for @m[a, b]
+  uint32_t key_size = 0;  // size of the BPF key (user key, plus 8 for Hist/Lhist bucket;
+                          // 8 with a zero u64 when the map has no user key)
+  Type value;             // Value: the stored type; aggregations: the type of the argument
+  uint32_t value_size = 0;
+  uint32_t max_entries = 0;
+  bool per_cpu = false;
+  int64_t lhist_min = 0, lhist_max = 0, lhist_step = 0;  // Lhist only
+};
+
+// One printf() call site. The event record is struct gt_event_header
+// {u32 kind = kEventPrintf; u32 id = index} followed by `args` at `offsets`
+// (relative to the start of the payload, i.e. after the 8-byte header).
+struct Printf {
+  std::string format;            // as written, escapes already decoded
+  std::vector<Type> args;
+  std::vector<uint32_t> offsets;
+  uint32_t payload_size = 0;
+};
+
+struct Program {
+  int version = kFormatVersion;
+  std::string source_name;  // script file name or "stdin"/"-e"
+  std::vector<Probe> probes;
+  std::vector<Map> maps;        // in the order they are printed at exit
+  std::vector<Printf> printfs;
+  uint32_t ringbuf_size = 0;    // bytes, power of two, multiple of the page size
+  // Binaries whose symbols/DWARF were used, and their GNU build-ids (hex), so the
+  // runtime can refuse to attach to a different build.
+  struct BinaryId {
+    std::string path;
+    std::string build_id;
+  };
+  std::vector<BinaryId> binaries;
+};
+
+// Event record kinds (first u32 of every ring buffer record).
+enum EventKind : uint32_t {
+  kEventPrintf = 1,  // id = Printf index
+  kEventExit = 2,    // id unused; the runtime stops after draining
+};
+
+// The program's only .rodata variable, at offset 0, written by the runtime
+// before load (bpf_map__set_initial_value on the ".rodata" map):
+//   struct gt_config { u32 target_pid; u32 reserved; };
+// target_pid != 0 restricts every probe except BEGIN/END/interval to that
+// process (uprobes are also attached for that pid only). Being read-only data,
+// the verifier prunes the check when it is 0.
+inline constexpr const char *kConfigVar = "gt_config";
+struct Config {
+  uint32_t target_pid = 0;
+  uint32_t reserved = 0;
+};
+
+std::string serialize(const Program &p);
+// Throws std::runtime_error with a readable message on malformed input or an
+// unknown version.
+Program deserialize(const std::string &json);
+
+const char *to_string(ProbeKind k);
+const char *to_string(MapKind k);
+
+}  // namespace gt::meta

@@ -1,0 +1,81 @@
+// Semantic analysis: resolves probes against the system (ELF symbols,
+// tracepoint formats), types every expression, decides map kinds and the
+// layouts of keys, values and printf payloads. Its result is what codegen
+// needs; the metadata skeleton it builds is what the runtime will read.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "frontend/ast.h"
+#include "frontend/source.h"
+#include "runtime/metadata.h"
+
+namespace gt::sema {
+
+struct TracepointField {
+  enum class Kind { Int, Pointer, CharArray, DataLoc };
+  std::string name;
+  uint32_t offset = 0, size = 0;
+  bool is_signed = false;
+  Kind kind = Kind::Int;
+};
+
+// One place a probe block attaches to; each becomes one BPF program.
+struct AttachPoint {
+  meta::Probe probe;       // kind, target; prog_name and index are set by codegen
+  std::string func;        // value of the `func` builtin
+  std::vector<TracepointField> fields;     // tracepoint args
+  Type::AddrSpace pointer_space = Type::AddrSpace::Kernel;  // where pointers point
+  SourceRange loc;
+};
+
+struct ProbeInfo {
+  const ast::Probe *ast = nullptr;
+  std::vector<AttachPoint> attach_points;
+};
+
+struct MapInfo {
+  std::string name;
+  meta::MapKind kind = meta::MapKind::Value;
+  bool is_aggregate = false;
+  Type key;    // Kind::None when the map has no key
+  Type value;  // Value maps: the stored type; aggregations: Int
+  int64_t lhist_min = 0, lhist_max = 0, lhist_step = 0;
+  SourceRange first_use;
+};
+
+struct Analysis {
+  std::vector<ProbeInfo> probes;
+  std::vector<MapInfo> maps;                                   // in order of first use
+  std::vector<meta::Printf> printfs;
+  std::unordered_map<const ast::Expr *, uint32_t> printf_ids;  // printf call -> index
+  std::vector<meta::Program::BinaryId> binaries;
+
+  const MapInfo *find_map(const std::string &name) const;
+};
+
+struct Options {
+  std::vector<std::string> params;  // $1..$N
+};
+
+// Returns nullopt after reporting errors to `diags`. The AST gets its types.
+std::optional<Analysis> analyze(ast::Program &program, Diagnostics &diags, const Options &opts);
+
+// Layout helpers shared with codegen so both agree byte for byte.
+meta::Type to_meta(const Type &t);        // ints become 8 bytes
+uint32_t storage_size(const Type &t);     // bytes in a key/value/payload
+uint32_t storage_align(const Type &t);
+
+// Parses a tracepoint "format" file into fields (without common_* fields).
+std::vector<TracepointField> parse_tracepoint_format(const std::string &text);
+
+// printf format checking: the conversions of `format` in order, e.g. "d", "s".
+// Returns false with `error` set on a malformed specifier.
+bool parse_printf_conversions(const std::string &format, std::vector<char> &convs,
+                              std::string &error);
+
+}  // namespace gt::sema
