@@ -1,6 +1,8 @@
 #include "codegen/codegen.h"
 
 #include <llvm/IR/DIBuilder.h>
+#include <llvm/IR/DiagnosticInfo.h>
+#include <llvm/IR/DiagnosticPrinter.h>
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/LegacyPassManager.h>
@@ -90,6 +92,10 @@ private:
   Value *call_helper(int id, llvm::Type *ret, llvm::ArrayRef<Value *> args);
   llvm::AllocaInst *entry_alloca(llvm::Type *t, const std::string &name);
   llvm::AllocaInst *entry_buffer(uint32_t size, const std::string &name);
+  // A buffer live only until the end of the current statement; lifetime
+  // markers let LLVM reuse its stack slot (BPF has 512 bytes of stack).
+  llvm::AllocaInst *temp_buffer(uint32_t size, const std::string &name);
+  void end_temporaries();
   void set_loc(const SourceRange &loc);
   Value *ptr_add(Value *p, uint64_t off) {
     return off ? b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), p, off) : p;
@@ -129,8 +135,22 @@ private:
   const sema::AttachPoint *ap_ = nullptr;
   uint32_t probe_index_ = 0;
   std::map<std::string, Var> vars_;
+  std::vector<llvm::AllocaInst *> temps_;
   meta::Program meta_;
 };
+
+llvm::AllocaInst *Generator::temp_buffer(uint32_t size, const std::string &name) {
+  auto *a = entry_buffer(size, name);
+  b_.CreateLifetimeStart(a, b_.getInt64((size + 7) / 8 * 8));
+  temps_.push_back(a);
+  return a;
+}
+
+void Generator::end_temporaries() {
+  for (auto *a : temps_)
+    b_.CreateLifetimeEnd(a, b_.getInt64(a->getAllocationSize(mod_->getDataLayout())->getFixedValue()));
+  temps_.clear();
+}
 
 void Generator::set_loc(const SourceRange &loc) {
   if (sp_)
@@ -408,6 +428,7 @@ void Generator::emit_probe(const sema::ProbeInfo &probe, const sema::AttachPoint
   if (probe.ast->predicate) {
     set_loc(probe.ast->predicate->loc);
     Value *ok = emit_bool(*probe.ast->predicate);
+    end_temporaries();
     auto *body = BasicBlock::Create(ctx_, "body", fn_);
     auto *skip = BasicBlock::Create(ctx_, "skip", fn_);
     b_.CreateCondBr(ok, body, skip);
@@ -449,8 +470,10 @@ void Generator::new_block_after_return() {
 }
 
 void Generator::emit_stmts(const ast::StmtList &stmts) {
-  for (const auto &s : stmts)
+  for (const auto &s : stmts) {
     emit_stmt(*s);
+    end_temporaries();
+  }
 }
 
 void Generator::emit_stmt(const Stmt &s) {
@@ -483,6 +506,7 @@ void Generator::emit_stmt(const Stmt &s) {
     return;
   case StmtKind::If: {
     Value *c = emit_bool(*s.expr);
+    end_temporaries();
     auto *then_bb = BasicBlock::Create(ctx_, "then", fn_);
     auto *else_bb = BasicBlock::Create(ctx_, "else", fn_);
     auto *done = BasicBlock::Create(ctx_, "endif", fn_);
@@ -568,7 +592,7 @@ void Generator::emit_exit() {
 // Builds the BPF key of `map` in a zeroed stack buffer (hash keys compare
 // every byte, padding included). Hist maps append the bucket.
 Value *Generator::emit_key(const Expr &map, const MapDef &def, Value *bucket) {
-  auto *buf = entry_buffer(def.meta.key_size, "key");
+  auto *buf = temp_buffer(def.meta.key_size, "key");
   b_.CreateMemSet(buf, b_.getInt8(0), def.meta.key_size, llvm::MaybeAlign(8));
   const meta::Type &kt = def.meta.key;
   if (!map.children.empty()) {
@@ -605,7 +629,7 @@ void Generator::emit_map_assign(const Stmt &s) {
     return;
   }
   // Evaluate the value before the key: `@m[k] = @m[k] + 1` reads then writes.
-  auto *val = entry_buffer(def.meta.value_size, "value");
+  auto *val = temp_buffer(def.meta.value_size, "value");
   if (def.meta.value.kind == meta::Type::Kind::Str) {
     b_.CreateMemSet(val, b_.getInt8(0), def.meta.value_size, llvm::MaybeAlign(8));
     emit_str_into(*s.expr, val, def.meta.value.size);
@@ -666,7 +690,7 @@ void Generator::emit_aggregate(const Expr &map, const Expr &call, const MapDef &
   b_.CreateBr(done);
 
   b_.SetInsertPoint(init);
-  auto *val = entry_buffer(def.meta.value_size, "agg_value");
+  auto *val = temp_buffer(def.meta.value_size, "agg_value");
   switch (kind) {
   case meta::MapKind::Count:
   case meta::MapKind::Hist:
@@ -915,8 +939,8 @@ Value *Generator::emit_binary(const Expr &e) {
 // (or up to the shorter buffer's end). Unrolled: BPF has no unbounded loops.
 Value *Generator::emit_str_compare(const Expr &ea, const Expr &eb) {
   uint32_t sa = ea.type.size, sb = eb.type.size;
-  auto *a = entry_buffer(sa, "cmp_a");
-  auto *bb = entry_buffer(sb, "cmp_b");
+  auto *a = temp_buffer(sa, "cmp_a");
+  auto *bb = temp_buffer(sb, "cmp_b");
   emit_str_into(ea, a, sa);
   emit_str_into(eb, bb, sb);
   uint32_t n = std::min(sa, sb);
@@ -1016,7 +1040,7 @@ void Generator::emit_str_into(const Expr &e, Value *dst, uint32_t dst_size) {
       const Expr &a = *e.children[0];
       uint32_t n = std::min(e.type.size, dst_size);
       if (a.type.is_str()) {
-        auto *tmp = entry_buffer(a.type.size, "str_tmp");
+        auto *tmp = temp_buffer(a.type.size, "str_tmp");
         emit_str_into(a, tmp, a.type.size);
         copy_str(tmp, n, dst, n);
         return;
@@ -1101,8 +1125,53 @@ std::string metadata_asm(const std::string &json) {
   return s;
 }
 
+// LLVM reports problems such as an exceeded BPF stack through diagnostics;
+// they become script errors at the line LLVM names.
+struct LlvmDiagnostic {
+  std::string message;
+  SourceRange loc;
+};
+
+static void collect_llvm_diagnostic(const llvm::DiagnosticInfo *dip, void *context) {
+  const llvm::DiagnosticInfo &di = *dip;
+  if (di.getSeverity() != llvm::DS_Error)
+    return;
+  auto *out = static_cast<std::vector<LlvmDiagnostic> *>(context);
+  LlvmDiagnostic d;
+  llvm::raw_string_ostream os(d.message);
+  llvm::DiagnosticPrinterRawOStream printer(os);
+  if (auto *u = llvm::dyn_cast<llvm::DiagnosticInfoUnsupported>(&di)) {
+    std::string msg = u->getMessage().str();
+    if (msg.find("stack limit") != std::string::npos)
+      msg = "this probe needs more than the 512 bytes of stack BPF allows; use fewer or "
+            "shorter strings (str(p, N) reads at most N bytes)";
+    os << msg;
+    if (u->isLocationAvailable()) {
+      d.loc.line = u->getLocation().getLine();
+      d.loc.col = u->getLocation().getColumn();
+    }
+  } else {
+    di.print(printer);
+  }
+  os.flush();
+  out->push_back(d);
+}
+
 bool Generator::run(Output &out) {
   init_llvm();
+  std::vector<LlvmDiagnostic> llvm_errors;
+  ctx_.setDiagnosticHandlerCallBack(collect_llvm_diagnostic, &llvm_errors);
+  // LLVM repeats one problem for every instruction it touches: report the first.
+  auto report_llvm_errors = [&]() {
+    if (llvm_errors.empty())
+      return true;
+    const auto &d = llvm_errors.front();
+    if (d.loc.line)
+      diags_.error(d.loc, d.message);
+    else
+      diags_.error(d.message);
+    return false;
+  };
   std::string err;
   llvm::Triple triple("bpfel");
   const llvm::Target *target = llvm::TargetRegistry::lookupTarget("bpfel", triple, err);
@@ -1168,6 +1237,8 @@ bool Generator::run(Output &out) {
     return false;
   }
   pm.run(*mod_);
+  if (!report_llvm_errors())
+    return false;
   out.object.assign(buffer.begin(), buffer.end());
   out.metadata = meta_;
   return true;

@@ -93,12 +93,16 @@ std::vector<TracepointField> parse_tracepoint_format(const std::string &text) {
     f.offset = static_cast<uint32_t>(num("offset:"));
     f.size = static_cast<uint32_t>(num("size:"));
     f.is_signed = num("signed:") != 0;
-    // The name is the last identifier of the declaration, before any [N].
-    std::string d = decl;
-    auto br = d.find('[');
-    std::string before = br == std::string::npos ? d : d.substr(0, br);
+    // The name is the last identifier, before a trailing [N]:
+    // "char comm[16]", "const char * filename", "__data_loc char[] name".
+    std::string before = decl;
     while (!before.empty() && isspace(static_cast<unsigned char>(before.back())))
       before.pop_back();
+    bool is_array = false;
+    if (!before.empty() && before.back() == ']') {
+      before.resize(before.rfind('['));
+      is_array = true;
+    }
     size_t start = before.size();
     while (start > 0 && (isalnum(static_cast<unsigned char>(before[start - 1])) ||
                          before[start - 1] == '_'))
@@ -109,7 +113,7 @@ std::vector<TracepointField> parse_tracepoint_format(const std::string &text) {
       continue;
     if (decl.find("__data_loc") != std::string::npos)
       f.kind = TracepointField::Kind::DataLoc;
-    else if (br != std::string::npos && type.find("char") != std::string::npos)
+    else if (is_array && type.find("char") != std::string::npos)
       f.kind = TracepointField::Kind::CharArray;
     else if (type.find('*') != std::string::npos)
       f.kind = TracepointField::Kind::Pointer;
@@ -809,8 +813,12 @@ void Analyzer::check_expr(Expr &e) {
       check_expr(*k);
     const MapInfo *info = result_.find_map(e.name);
     if (!info) {
+      // The first pass may meet a read before the assignment that defines the
+      // map (`@x++` is `@x = @x + 1`): assume an integer until pass 2.
       if (report_)
         error(e.loc, "map " + e.name + " is read but never assigned");
+      else
+        e.type = Type::integer();
       return;
     }
     if (info->is_aggregate) {
@@ -958,15 +966,18 @@ void Analyzer::check_stmt(Stmt &s) {
   case StmtKind::AssignVar: {
     Expr &value = *s.expr;
     check_expr(value);
-    if (value.type.kind == Type::Kind::None)
+    if (value.type.kind == Type::Kind::None) {
+      vars_.emplace(s.target->name, Type());  // known, untyped: no follow-up errors
       return;
+    }
     if (!value.type.is_int() && !value.type.is_str()) {
       error(value.loc, "cannot assign a " + value.type.str() + " to a variable");
+      vars_.emplace(s.target->name, Type());
       return;
     }
     Type t = storage_type(value.type);
     auto it = vars_.find(s.target->name);
-    if (it != vars_.end()) {
+    if (it != vars_.end() && it->second.kind != Type::Kind::None) {
       Type merged = it->second;
       if (!unify(merged, t)) {
         error(s.loc, "variable " + s.target->name + " holds " + it->second.str() +
