@@ -30,6 +30,7 @@ inline constexpr int kMapPercpuArray = 6;
 inline constexpr int kMapRingbuf = 27;
 
 // Flags.
+inline constexpr uint32_t kNoPrealloc = 1;  // BPF_F_NO_PREALLOC
 inline constexpr uint64_t kAny = 0;
 inline constexpr uint64_t kRingbufNoWakeup = 1;
 inline constexpr uint64_t kRingbufForceWakeup = 2;

@@ -123,7 +123,7 @@ struct Program {
   int version = kFormatVersion;
   std::string source_name;  // script file name or "stdin"/"-e"
   std::vector<Probe> probes;
-  std::vector<Map> maps;        // in the order they are printed at exit
+  std::vector<Map> maps;        // in order of first use; printed sorted by name, as bpftrace does
   std::vector<Printf> printfs;
   uint32_t ringbuf_size = 0;    // bytes, power of two, multiple of the page size
   // Binaries whose symbols/DWARF were used, and their GNU build-ids (hex), so the
