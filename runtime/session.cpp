@@ -1,0 +1,661 @@
+// Load, attach, read events, print maps: gt::rt::run().
+#include <algorithm>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <cerrno>
+#include <csignal>
+#include <cstdarg>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <linux/perf_event.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "runtime/format.h"
+#include "runtime/internal.h"
+#include "runtime/map_printer.h"
+#include "runtime/ring_reader.h"
+#include "runtime/runtime.h"
+#include "runtime/tracefs.h"
+#include "runtime/verifier_log.h"
+
+namespace gt::rt {
+
+namespace {
+
+using meta::ProbeKind;
+
+volatile sig_atomic_t g_stop = 0;
+
+void on_signal(int) { g_stop = 1; }
+
+// libbpf's own messages: the last warning is kept for error messages; all
+// of them go to stderr when GT_LIBBPF_DEBUG is set.
+std::string g_libbpf_last_warning;
+bool g_libbpf_debug = false;
+
+int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
+  if (g_libbpf_debug)
+    return vfprintf(stderr, fmt, ap);
+  if (level == LIBBPF_WARN) {
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    std::string s = buf;
+    while (!s.empty() && s.back() == '\n')
+      s.pop_back();
+    if (s.rfind("libbpf: ", 0) == 0)
+      s = s.substr(8);
+    g_libbpf_last_warning = s;
+  }
+  return 0;
+}
+
+std::string errstr(int err) {
+  if (err < 0)
+    err = -err;
+  return strerror(err);
+}
+
+// The CPUs listed in a sysfs cpu list ("0-3,5").
+std::vector<int> online_cpus() {
+  std::vector<int> cpus;
+  std::ifstream in("/sys/devices/system/cpu/online");
+  std::string s;
+  if (!(in >> s)) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    for (long i = 0; i < n; i++)
+      cpus.push_back(int(i));
+    return cpus;
+  }
+  size_t pos = 0;
+  while (pos < s.size()) {
+    size_t comma = s.find(',', pos);
+    std::string part = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    size_t dash = part.find('-');
+    int lo = atoi(part.c_str());
+    int hi = dash == std::string::npos ? lo : atoi(part.c_str() + dash + 1);
+    for (int c = lo; c <= hi; c++)
+      cpus.push_back(c);
+    if (comma == std::string::npos)
+      break;
+    pos = comma + 1;
+  }
+  return cpus;
+}
+
+int perf_event_open(struct perf_event_attr *attr, pid_t pid, int cpu) {
+  return int(syscall(SYS_perf_event_open, attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+}
+
+bool is_percpu(enum bpf_map_type t) {
+  return t == BPF_MAP_TYPE_PERCPU_HASH || t == BPF_MAP_TYPE_PERCPU_ARRAY ||
+         t == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+
+class Session {
+public:
+  Session(const Object &obj, const RunOptions &opts) : obj_(obj), prog_(obj.program()), opts_(opts) {}
+  ~Session();
+  int run();
+
+  int handle_event(const uint8_t *data, size_t size);
+
+private:
+  void open();
+  void configure();
+  void load();
+  void dump_verifier_logs();
+  [[noreturn]] void load_failed(int err);
+  void setup_events();
+  void run_once(const meta::Probe *probe);
+  void attach(const meta::Probe &p);
+  void attach_uprobe(const meta::Probe &p, bpf_program *prog);
+  void attach_perf(const meta::Probe &p, bpf_program *prog, bool every_cpu);
+  void detach_all();
+  size_t drain(bool all = false);
+  void flush_pending();
+  void check_lost(bool final);
+  void print_maps();
+  void print_lost_summary();
+  bpf_program *program_for(const meta::Probe &p);
+  std::string attach_error(const meta::Probe &p, const std::string &why) {
+    return "cannot attach probe " + p.spec + ": " + why;
+  }
+
+  const Object &obj_;
+  const meta::Program &prog_;
+  RunOptions opts_;
+  FILE *out_ = stdout;
+  bpf_object *bpf_ = nullptr;
+  char *log_buf_ = nullptr;  // shared log buffer for rejected programs
+  size_t log_size_ = 0;
+  std::vector<char *> dump_bufs_;
+  std::vector<bpf_link *> links_;
+  RingReader ring_;
+  int lost_fd_ = -1;
+  int ncpus_ = 1;
+  std::vector<uint64_t> lost_;
+  uint64_t lost_total_ = 0;
+  std::vector<uint64_t> lost_buf_;
+  std::vector<PrintfFormatter> printfs_;
+  std::string pending_;  // formatted events not yet written to out_
+  bool exit_ = false;
+  int pidfd_ = -1;
+};
+
+Session::~Session() {
+  detach_all();
+  if (bpf_)
+    bpf_object__close(bpf_);
+  free(log_buf_);
+  for (char *b : dump_bufs_)
+    free(b);
+  if (pidfd_ >= 0)
+    close(pidfd_);
+}
+
+void Session::open() {
+  g_libbpf_debug = getenv("GT_LIBBPF_DEBUG") != nullptr;
+  libbpf_set_print(libbpf_print);
+  LIBBPF_OPTS(bpf_object_open_opts, oo);
+  std::string name = obj_.name();
+  size_t slash = name.rfind('/');
+  if (slash != std::string::npos)
+    name = name.substr(slash + 1);
+  oo.object_name = name.c_str();
+  bpf_ = bpf_object__open_mem(obj_.data(), obj_.size(), &oo);
+  if (!bpf_)
+    throw Error("cannot open BPF object '" + obj_.name() + "': " +
+                (g_libbpf_last_warning.empty() ? errstr(errno) : g_libbpf_last_warning));
+  for (const auto &p : prog_.probes)
+    if (!bpf_object__find_program_by_name(bpf_, p.prog_name.c_str()))
+      throw Error("'" + obj_.name() + "' has no BPF program '" + p.prog_name + "' for probe " +
+                  p.spec);
+}
+
+void Session::configure() {
+  bpf_map *rodata = bpf_object__find_map_by_name(bpf_, meta::kConfigSection);
+  if (rodata) {
+    size_t size = 0;
+    const void *init = bpf_map__initial_value(rodata, &size);
+    if (init && size >= sizeof(meta::Config)) {
+      std::vector<char> v(static_cast<const char *>(init), static_cast<const char *>(init) + size);
+      meta::Config cfg;
+      cfg.target_pid = opts_.target_pid;
+      memcpy(v.data(), &cfg, sizeof cfg);
+      int err = bpf_map__set_initial_value(rodata, v.data(), v.size());
+      if (err)
+        throw Error("cannot set the program configuration: " + errstr(err));
+    }
+  }
+  // Logs: a program the verifier rejects is loaded again by libbpf at log
+  // level 1 into this buffer (the kernel keeps the end of the log when it
+  // is too long). Untouched pages cost nothing.
+  log_size_ = 4 << 20;
+  log_buf_ = static_cast<char *>(malloc(log_size_));
+  bpf_program *p;
+  bpf_object__for_each_program(p, bpf_) {
+    if (opts_.dump_verifier) {
+      size_t sz = 64 << 20;
+      char *b = static_cast<char *>(malloc(sz));
+      if (b) {
+        b[0] = 0;
+        dump_bufs_.push_back(b);
+        bpf_program__set_log_buf(p, b, sz);
+        bpf_program__set_log_level(p, 2);
+      }
+    } else if (log_buf_) {
+      bpf_program__set_log_buf(p, log_buf_, log_size_);
+    }
+  }
+  if (log_buf_)
+    log_buf_[0] = 0;
+}
+
+bpf_program *Session::program_for(const meta::Probe &p) {
+  bpf_program *prog = bpf_object__find_program_by_name(bpf_, p.prog_name.c_str());
+  if (!prog)
+    throw Error("no BPF program '" + p.prog_name + "' for probe " + p.spec);
+  return prog;
+}
+
+void Session::load_failed(int err) {
+  // The first program (in load order) without an fd is the one that failed.
+  bpf_program *failed = nullptr;
+  bpf_program *p;
+  bpf_object__for_each_program(p, bpf_) {
+    if (bpf_program__autoload(p) && bpf_program__fd(p) < 0) {
+      failed = p;
+      break;
+    }
+  }
+  std::string log;
+  if (failed) {
+    size_t sz = 0;
+    const char *b = bpf_program__log_buf(failed, &sz);
+    if (b)
+      log.assign(b, strnlen(b, sz));
+  }
+  if (!failed || log.empty())
+    throw Error("cannot load the BPF programs of '" + obj_.name() + "': " +
+                (g_libbpf_last_warning.empty() ? errstr(err) : g_libbpf_last_warning));
+  std::string name = bpf_program__name(failed);
+  std::string spec = "program " + name;
+  for (const auto &pr : prog_.probes)
+    if (pr.prog_name == name) {
+      spec = pr.spec;
+      break;
+    }
+  if (opts_.dump_verifier)
+    fprintf(stderr, "--- verifier log: %s (BPF program %s) ---\n%s\n", spec.c_str(),
+            name.c_str(), log.c_str());
+  VerifierDiagnosis d = diagnose_verifier_log(log);
+  std::string msg = "the kernel verifier rejected probe " + spec;
+  if (!d.reason.empty())
+    msg += ": " + d.reason;
+  if (!d.location.empty())
+    msg += "\n" + d.location;
+  throw Error(msg);
+}
+
+void Session::load() {
+  int err = bpf_object__load(bpf_);
+  if (err)
+    load_failed(err);
+  if (opts_.dump_verifier)
+    dump_verifier_logs();
+}
+
+void Session::dump_verifier_logs() {
+  bpf_program *p;
+  bpf_object__for_each_program(p, bpf_) {
+    std::string name = bpf_program__name(p);
+    std::string spec = "program " + name;
+    for (const auto &pr : prog_.probes)
+      if (pr.prog_name == name) {
+        spec = pr.spec;
+        break;
+      }
+    size_t sz = 0;
+    const char *b = bpf_program__log_buf(p, &sz);
+    fprintf(stderr, "--- verifier log: %s (BPF program %s) ---\n%s\n", spec.c_str(),
+            name.c_str(), b ? b : "");
+  }
+  fflush(stderr);
+}
+
+void Session::setup_events() {
+  int n = libbpf_num_possible_cpus();
+  ncpus_ = n > 0 ? n : 1;
+  for (const auto &f : prog_.printfs)
+    printfs_.emplace_back(f);
+  if (bpf_map *m = bpf_object__find_map_by_name(bpf_, meta::kEventsMap)) {
+    std::string err;
+    if (!ring_.open(bpf_map__fd(m), bpf_map__max_entries(m), err))
+      throw Error(err);
+  }
+  if (bpf_map *m = bpf_object__find_map_by_name(bpf_, meta::kLostMap)) {
+    lost_fd_ = bpf_map__fd(m);
+    size_t slots = std::min<size_t>(prog_.probes.size(), bpf_map__max_entries(m));
+    lost_.assign(slots, 0);
+    lost_buf_.assign(size_t(ncpus_) * ((bpf_map__value_size(m) + 7) / 8), 0);
+  }
+}
+
+int Session::handle_event(const uint8_t *data, size_t size) {
+  if (size < 8)
+    return 0;
+  uint32_t kind, id;
+  memcpy(&kind, data, 4);
+  memcpy(&id, data + 4, 4);
+  if (kind == meta::kEventPrintf) {
+    if (id < printfs_.size()) {
+      printfs_[id].format(data + 8, size - 8, pending_);
+      if (pending_.size() >= (1 << 16))
+        flush_pending();
+    }
+  } else if (kind == meta::kEventExit) {
+    exit_ = true;
+  }
+  return 0;
+}
+
+void Session::flush_pending() {
+  if (!pending_.empty())
+    fwrite(pending_.data(), 1, pending_.size(), out_);
+  pending_.clear();
+}
+
+// Consumes at most kDrainBatch records (so that a flood of events cannot
+// keep us from noticing a signal), or everything with `all`.
+size_t Session::drain(bool all) {
+  if (!ring_.is_open())
+    return 0;
+  constexpr size_t kDrainBatch = 1 << 16;
+  size_t total = 0, n;
+  do {
+    n = ring_.consume([this](const uint8_t *d, uint32_t size) { handle_event(d, size); },
+                      kDrainBatch);
+    total += n;
+  } while (all && n == kDrainBatch);
+  flush_pending();
+  fflush(out_);
+  return total;
+}
+
+void Session::check_lost(bool final) {
+  if (lost_fd_ < 0)
+    return;
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < lost_.size(); i++) {
+    if (bpf_map_lookup_elem(lost_fd_, &i, lost_buf_.data()) != 0)
+      continue;
+    uint64_t sum = 0;
+    size_t stride = lost_buf_.size() / size_t(ncpus_);
+    for (int c = 0; c < ncpus_; c++)
+      sum += lost_buf_[c * stride];
+    lost_[i] = sum;
+    total += sum;
+  }
+  if (total > lost_total_) {
+    fprintf(stderr, "Lost %llu events\n", (unsigned long long)(total - lost_total_));
+    fflush(stderr);
+    lost_total_ = total;
+  }
+  (void)final;
+}
+
+void Session::print_lost_summary() {
+  if (!lost_total_)
+    return;
+  fprintf(stderr, "Lost %llu events in total:\n", (unsigned long long)lost_total_);
+  for (size_t i = 0; i < lost_.size(); i++) {
+    if (!lost_[i])
+      continue;
+    std::string spec = "probe #" + std::to_string(i);
+    for (const auto &p : prog_.probes)
+      if (p.index == i)
+        spec = p.spec;
+    fprintf(stderr, "  %llu in %s\n", (unsigned long long)lost_[i], spec.c_str());
+  }
+  fflush(stderr);
+}
+
+void Session::run_once(const meta::Probe *probe) {
+  if (!probe)
+    return;
+  int fd = bpf_program__fd(program_for(*probe));
+  LIBBPF_OPTS(bpf_test_run_opts, to);
+  int err = bpf_prog_test_run_opts(fd, &to);
+  if (err)
+    throw Error("cannot run probe " + probe->spec + ": " + errstr(errno));
+}
+
+void Session::attach_uprobe(const meta::Probe &p, bpf_program *prog) {
+  std::string path = p.binary;
+  if (path.empty())
+    throw Error(attach_error(p, "no binary given"));
+  if (path[0] != '/') {
+    std::string resolved = gt::elf::resolve_binary(path);
+    if (resolved.empty())
+      throw Error(attach_error(p, "binary '" + path + "' not found"));
+    path = resolved;
+  }
+  std::string err;
+  const gt::elf::ElfFile *elf = internal::elf_file(path, err);
+  if (!elf)
+    throw Error(attach_error(p, err));
+  uint64_t addr = p.address;
+  if (!p.symbol.empty()) {
+    auto sym = elf->find_symbol(p.symbol);
+    if (!sym)
+      throw Error("no symbol '" + p.symbol + "' in " + path);
+    addr = sym->address + p.offset;
+  }
+  auto off = elf->address_to_offset(addr);
+  if (!off) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "0x%llx", (unsigned long long)addr);
+    throw Error(attach_error(p, std::string("address ") + buf + " is not in a loadable segment of " + path));
+  }
+  LIBBPF_OPTS(bpf_uprobe_opts, uo);
+  uo.retprobe = p.kind == ProbeKind::Uretprobe;
+  pid_t pid = opts_.target_pid ? pid_t(opts_.target_pid) : -1;
+  bpf_link *l = bpf_program__attach_uprobe_opts(prog, pid, path.c_str(), *off, &uo);
+  if (!l)
+    throw Error(attach_error(p, errstr(errno)));
+  links_.push_back(l);
+}
+
+void Session::attach_perf(const meta::Probe &p, bpf_program *prog, bool every_cpu) {
+  struct perf_event_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.size = sizeof attr;
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_CPU_CLOCK;
+  if (every_cpu) {
+    if (!p.frequency)
+      throw Error(attach_error(p, "frequency is 0"));
+    attr.freq = 1;
+    attr.sample_freq = p.frequency;
+  } else {
+    if (!p.period_ns)
+      throw Error(attach_error(p, "period is 0"));
+    attr.sample_period = p.period_ns;
+  }
+  std::vector<int> cpus = every_cpu ? online_cpus() : std::vector<int>{0};
+  for (int cpu : cpus) {
+    int fd = perf_event_open(&attr, -1, cpu);
+    if (fd < 0)
+      throw Error(attach_error(p, "perf_event_open on CPU " + std::to_string(cpu) + ": " +
+                                      errstr(errno)));
+    bpf_link *l = bpf_program__attach_perf_event(prog, fd);
+    if (!l) {
+      int e = errno;
+      close(fd);
+      throw Error(attach_error(p, errstr(e)));
+    }
+    links_.push_back(l);
+  }
+}
+
+void Session::attach(const meta::Probe &p) {
+  bpf_program *prog = program_for(p);
+  switch (p.kind) {
+  case ProbeKind::Begin:
+  case ProbeKind::End:
+    return;
+  case ProbeKind::Uprobe:
+  case ProbeKind::Uretprobe:
+    attach_uprobe(p, prog);
+    return;
+  case ProbeKind::Tracepoint: {
+    std::string err;
+    std::string root = gt::tracefs::root(err);
+    if (root.empty())
+      throw Error(attach_error(p, err));
+    std::string id = root + "/events/" + p.category + "/" + p.event + "/id";
+    if (access(id.c_str(), F_OK) != 0)
+      throw Error("tracepoint " + p.category + ":" + p.event + " does not exist");
+    bpf_link *l = bpf_program__attach_tracepoint(prog, p.category.c_str(), p.event.c_str());
+    if (!l)
+      throw Error(attach_error(p, errstr(errno)));
+    links_.push_back(l);
+    return;
+  }
+  case ProbeKind::Profile:
+    attach_perf(p, prog, true);
+    return;
+  case ProbeKind::Interval:
+    attach_perf(p, prog, false);
+    return;
+  }
+}
+
+void Session::detach_all() {
+  // Closing a uprobe or tracepoint perf event waits for an RCU grace period
+  // in the kernel (~100 ms each here); closing them from several threads
+  // lets the waits overlap instead of adding up.
+  size_t n = links_.size();
+  if (n <= 1) {
+    for (bpf_link *l : links_)
+      bpf_link__destroy(l);
+    links_.clear();
+    return;
+  }
+  size_t nthreads = std::min<size_t>(n, 32);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < nthreads; t++) {
+    try {
+      threads.emplace_back([this, t, n, nthreads] {
+        for (size_t i = t; i < n; i += nthreads)
+          bpf_link__destroy(links_[i]);
+      });
+    } catch (const std::system_error &) {
+      // No thread: do this share here.
+      for (size_t i = t; i < n; i += nthreads)
+        bpf_link__destroy(links_[i]);
+    }
+  }
+  for (auto &th : threads)
+    th.join();
+  links_.clear();
+}
+
+void Session::print_maps() {
+  std::string text = "\n\n";
+  // bpftrace 0.17 prints maps in the byte order of their names ("@" < "@a"
+  // < "@b" ...), whatever order they appear in the script.
+  std::vector<const meta::Map *> maps;
+  for (const auto &m : prog_.maps)
+    maps.push_back(&m);
+  std::stable_sort(maps.begin(), maps.end(),
+                   [](const meta::Map *a, const meta::Map *b) { return a->name < b->name; });
+  for (const meta::Map *mp : maps) {
+    const meta::Map &m = *mp;
+    bpf_map *bm = bpf_object__find_map_by_name(bpf_, m.bpf_name.c_str());
+    if (!bm) {
+      fprintf(stderr, "WARNING: no BPF map '%s' for %s\n", m.bpf_name.c_str(), m.name.c_str());
+      continue;
+    }
+    int fd = bpf_map__fd(bm);
+    uint32_t ksz = bpf_map__key_size(bm), vsz = bpf_map__value_size(bm);
+    bool percpu = is_percpu(bpf_map__type(bm));
+    size_t value_bytes = percpu ? size_t((vsz + 7) / 8 * 8) * ncpus_ : vsz;
+    std::vector<RawEntry> entries;
+    std::vector<uint8_t> key(ksz), next(ksz);
+    bool first = true;
+    while (bpf_map_get_next_key(fd, first ? nullptr : key.data(), next.data()) == 0) {
+      first = false;
+      RawEntry e;
+      e.key = next;
+      e.value.resize(value_bytes);
+      if (bpf_map_lookup_elem(fd, next.data(), e.value.data()) == 0)
+        entries.push_back(std::move(e));
+      key.swap(next);
+    }
+    meta::Map mm = m;
+    mm.per_cpu = percpu;
+    mm.value_size = vsz;
+    print_map(mm, entries, unsigned(ncpus_), text);
+  }
+  fwrite(text.data(), 1, text.size(), out_);
+  fflush(out_);
+}
+
+int Session::run() {
+  out_ = opts_.out ? opts_.out : stdout;
+  open();
+  configure();
+  load();
+  if (opts_.dry_run)
+    return 0;
+  setup_events();
+
+  std::vector<const meta::Probe *> order;
+  const meta::Probe *begin = nullptr, *end = nullptr;
+  for (const auto &p : prog_.probes) {
+    if (p.kind == ProbeKind::Begin)
+      begin = &p;
+    else if (p.kind == ProbeKind::End)
+      end = &p;
+    else
+      order.push_back(&p);
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [](const meta::Probe *a, const meta::Probe *b) { return a->index < b->index; });
+
+  if (opts_.watch_pid > 0) {
+    pidfd_ = int(syscall(SYS_pidfd_open, opts_.watch_pid, 0));
+    if (pidfd_ < 0 && errno == ESRCH)
+      throw Error("no process with pid " + std::to_string(opts_.watch_pid));
+  }
+
+  if (!opts_.quiet) {
+    size_t n = prog_.probes.size();
+    fprintf(out_, "Attaching %zu probe%s...\n", n, n == 1 ? "" : "s");
+    fflush(out_);
+  }
+  run_once(begin);
+  drain(true);
+  if (!exit_ && !g_stop) {
+    for (const meta::Probe *p : order)
+      attach(*p);
+    if (opts_.on_attached)
+      opts_.on_attached();
+  }
+
+  bool busy = false;
+  while (!exit_ && !g_stop) {
+    struct pollfd pfd = {pidfd_, POLLIN, 0};
+    int r = poll(&pfd, pidfd_ >= 0 ? 1 : 0, busy ? 0 : 10);
+    bool watched_exited = r > 0 && (pfd.revents & (POLLIN | POLLHUP));
+    if (pidfd_ < 0 && opts_.watch_pid > 0 && kill(opts_.watch_pid, 0) != 0 && errno == ESRCH)
+      watched_exited = true;  // no pidfd_open (kernel < 5.3)
+    size_t n = drain();
+    check_lost(false);
+    busy = n >= 4096;
+    if (watched_exited)
+      break;
+  }
+
+  detach_all();
+  drain(true);
+  run_once(end);
+  drain(true);
+  check_lost(true);
+  print_maps();
+  print_lost_summary();
+  return 0;
+}
+
+}  // namespace
+
+void request_stop() { g_stop = 1; }
+
+int run(const Object &obj, const RunOptions &opts) {
+  g_stop = 0;
+  struct sigaction sa, old_int, old_term;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  struct Restore {
+    struct sigaction i, t;
+    ~Restore() {
+      sigaction(SIGINT, &i, nullptr);
+      sigaction(SIGTERM, &t, nullptr);
+    }
+  } restore{old_int, old_term};
+  Session s(obj, opts);
+  return s.run();
+}
+
+}  // namespace gt::rt
