@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""Benchmarks tracerun against bpftrace 0.17, measured in the same run.
+
+Prints one table: for each measurement the median over --runs runs (default 5)
+for tracerun (JIT: a .gt script compiled in-process; AOT: a tracec object) and
+for bpftrace, and the ratio tracerun / bpftrace.
+
+  (a) per-hit cost of `uprobe:BIN:f { @c = count(); }` on the -O0 loop target
+      (entry emulated by the kernel) and the -O2 one (entry single-stepped),
+      and of an entry+return latency histogram: (traced - untraced loop time) / N;
+  (b) per-hit cost of one printf per event, with the number of lines actually
+      delivered (loss shows as "LOST n");
+  (c) start to probes attached: wall time of `uprobe:BIN:f { exit(); }` with
+      -p against a loop target that is already running (calls f every 1 ms);
+  (d) peak RSS of the tracer during (c).
+
+The loop target (test/programs/loop.c) times its own calls and reports them
+on stderr (GT_LOOP_TIME=1), so tracer start-up never counts in (a) and (b).
+
+Usage: bench/run.py [--build-dir DIR] [--runs N] [--quick] [--only tracerun|bpftrace]
+Needs root. Only the Python standard library.
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def die(msg):
+    sys.exit("bench: " + msg)
+
+
+class Tool:
+    """How to run one tracer: name, argv prefix, and how a program is given."""
+
+    def __init__(self, name, argv, kind):
+        self.name = name      # column label
+        self.argv = argv      # e.g. ["/repo/build/bin/tracerun"]
+        self.kind = kind      # "jit", "aot" or "bpftrace"
+        self.ok = True
+        self.note = ""
+
+    def program_args(self, script, workdir, tag):
+        """Arguments that make the tool run `script` (text)."""
+        path = os.path.join(workdir, tag + ".gt")
+        with open(path, "w") as f:
+            f.write(script + "\n")
+        if self.kind == "aot":
+            obj = os.path.join(workdir, tag + ".o")
+            r = subprocess.run([TRACEC, path, "-o", obj], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError("tracec failed: " + r.stderr.strip()[:300])
+            return [obj]
+        return [path]
+
+
+def run_traced(tool, script, target_argv, workdir, tag, stdout_path=None):
+    """Runs target under the tool with -c; returns (loop_ns, stdout_path)."""
+    env = dict(os.environ, GT_LOOP_TIME="1")
+    args = tool.argv + ["-q"] + ["-c", " ".join(target_argv)] + tool.program_args(script, workdir, tag)
+    out_path = stdout_path or os.path.join(workdir, tag + ".out")
+    with open(out_path, "w") as out:
+        r = subprocess.run(args, stdout=out, stderr=subprocess.PIPE, text=True, env=env, timeout=600)
+    m = re.search(r"loop_ns=(\d+)", r.stderr)
+    if r.returncode != 0 or not m:
+        raise RuntimeError("%s exited %d: %s" % (tool.name, r.returncode,
+                                                 " ".join(l for l in r.stderr.splitlines()
+                                                          if "RLIMIT" not in l)[:300]))
+    return int(m.group(1)), out_path, r.stderr
+
+
+def untraced_ns(target_argv):
+    env = dict(os.environ, GT_LOOP_TIME="1")
+    r = subprocess.run(target_argv, stderr=subprocess.PIPE, text=True, env=env, check=True)
+    return int(re.search(r"loop_ns=(\d+)", r.stderr).group(1))
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def fmt_ns(ns):
+    if ns is None:
+        return "n/a"
+    if ns >= 1e6:
+        return "%.1f ms" % (ns / 1e6)
+    if ns >= 1e3:
+        return "%.2f us" % (ns / 1e3)
+    return "%.0f ns" % ns
+
+
+def fmt_kb(kb):
+    return "n/a" if kb is None else "%.1f MB" % (kb / 1024.0)
+
+
+# ------------------------------------------------------------------ measurements
+
+def per_hit(tool, script, prog, n, runs, workdir, tag):
+    """Median of (traced - untraced) / n over runs."""
+    target = [prog, str(n)]
+    base = median([untraced_ns(target) for _ in range(3)])
+    vals = []
+    for i in range(runs):
+        ns, _, _ = run_traced(tool, script, target, workdir, "%s-%d" % (tag, i))
+        vals.append(max(0.0, (ns - base) / n))
+    return median(vals), ""
+
+
+def printf_per_hit(tool, prog, n, runs, workdir, tag):
+    script = "uprobe:%s:f { printf(\"%%d\\n\", arg0); }" % prog
+    target = [prog, str(n)]
+    base = median([untraced_ns(target) for _ in range(3)])
+    vals, worst_lost = [], 0
+    for i in range(runs):
+        ns, out_path, err = run_traced(tool, script, target, workdir, "%s-%d" % (tag, i))
+        delivered = 0
+        lost = 0
+        with open(out_path, errors="replace") as f:
+            for line in f:
+                if re.fullmatch(r"\d+\n?", line):
+                    delivered += 1
+                m = re.match(r"Lost (\d+) events$", line.strip())
+                if m:
+                    lost += int(m.group(1))
+        for line in err.splitlines():
+            m = re.match(r"Lost (\d+) events$", line.strip())
+            if m:
+                lost += int(m.group(1))
+        worst_lost = max(worst_lost, n - delivered)
+        vals.append(max(0.0, (ns - base) / n))
+    note = "0 lost" if worst_lost == 0 else "LOST %d of %d" % (worst_lost, n)
+    return median(vals), note
+
+
+def attach_time(tool, prog, runs, workdir, tag):
+    """Wall time of `-p PID` + `uprobe:f { exit(); }` against a running loop; peak RSS."""
+    script = "uprobe:%s:f { exit(); }" % prog
+    prog_args = tool.program_args(script, workdir, tag)
+    loop = subprocess.Popen([prog, "0", "1000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    times, rss = [], []
+    try:
+        time.sleep(0.05)
+        for _ in range(runs):
+            args = tool.argv + ["-q", "-p", str(loop.pid)] + prog_args
+            t0 = time.monotonic()
+            p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            _, status, ru = os.wait4(p.pid, 0)
+            t1 = time.monotonic()
+            err = p.stderr.read().decode(errors="replace")
+            p.stderr.close()
+            p.returncode = os.waitstatus_to_exitcode(status)
+            if p.returncode != 0:
+                raise RuntimeError("%s exited %d: %s" % (tool.name, p.returncode, err.strip()[:300]))
+            times.append((t1 - t0) * 1e9)
+            rss.append(ru.ru_maxrss)
+    finally:
+        loop.kill()
+        loop.wait()
+    return median(times), median(rss)
+
+
+# ------------------------------------------------------------------ main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", default=os.environ.get("BUILD_DIR", os.path.join(REPO, "build")))
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="smaller N (for a smoke test)")
+    ap.add_argument("--only", choices=["tracerun", "bpftrace"], help="run one side only")
+    a = ap.parse_args()
+    if a.runs < 1:
+        die("--runs must be >= 1")
+    if os.geteuid() != 0:
+        die("run me as root (tracing needs it)")
+
+    global TRACEC
+    bindir = os.path.join(a.build_dir, "bin")
+    TRACEC = os.path.join(bindir, "tracec")
+    tracerun = os.path.join(bindir, "tracerun")
+    progdir = os.path.join(a.build_dir, "test", "programs")
+    loop0, loop2 = os.path.join(progdir, "loop_O0"), os.path.join(progdir, "loop_O2")
+    for p in (loop0, loop2):
+        if not os.path.exists(p):
+            die("%s not built (cmake --build %s)" % (p, a.build_dir))
+
+    if a.only != "tracerun" and not shutil.which("bpftrace"):
+        print("bench: bpftrace not found; installing it with apt-get (comparison only)", file=sys.stderr)
+        subprocess.run(["apt-get", "install", "-y", "-q", "bpftrace"],
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+                       stdout=subprocess.DEVNULL)
+
+    tools = []
+    if a.only != "bpftrace":
+        jit = Tool("tracerun JIT", [tracerun], "jit")
+        aot = Tool("tracerun AOT", [tracerun], "aot")
+        if not os.path.exists(tracerun):
+            jit.ok = aot.ok = False
+            jit.note = aot.note = "tracerun not built"
+        elif not os.path.exists(TRACEC):
+            aot.ok, aot.note = False, "tracec not built"
+        tools += [jit, aot]
+    if a.only != "tracerun":
+        bt = Tool("bpftrace", [shutil.which("bpftrace") or "bpftrace"], "bpftrace")
+        if not shutil.which("bpftrace"):
+            bt.ok, bt.note = False, "bpftrace not installed"
+        tools.append(bt)
+
+    n0, n2, nprintf = (200000, 20000, 200000) if not a.quick else (20000, 2000, 20000)
+    count0 = "uprobe:%s:f { @c = count(); }" % loop0
+    count2 = "uprobe:%s:f { @c = count(); }" % loop2
+    lat0 = ("uprobe:%s:f { @s[tid] = nsecs; } "
+            "uretprobe:%s:f { @lat = hist(nsecs - @s[tid]); delete(@s[tid]); }" % (loop0, loop0))
+    rows = [
+        ("(a) count(), -O0 entry, per hit", "ns",
+         lambda t, w: per_hit(t, count0, loop0, n0, a.runs, w, "count0")),
+        ("(a) count(), -O2 entry, per hit", "ns",
+         lambda t, w: per_hit(t, count2, loop2, n2, a.runs, w, "count2")),
+        ("(a) entry+return latency hist, -O0, per hit", "ns",
+         lambda t, w: per_hit(t, lat0, loop0, n0, a.runs, w, "lat0")),
+        ("(b) printf per event, -O0, per hit", "ns",
+         lambda t, w: printf_per_hit(t, loop0, nprintf, a.runs, w, "printf0")),
+    ]
+
+    results = {}   # (row, tool) -> (value, note)
+    rss = {}
+    with tempfile.TemporaryDirectory(prefix="gt-bench-") as work:
+        for label, unit, fn in rows:
+            for t in tools:
+                if not t.ok:
+                    results[(label, t.name)] = (None, t.note)
+                    continue
+                print("bench: %-45s %-13s ..." % (label, t.name), file=sys.stderr, flush=True)
+                try:
+                    results[(label, t.name)] = fn(t, work)
+                except Exception as e:  # keep going: report what failed
+                    results[(label, t.name)] = (None, "failed: %s" % str(e)[:120])
+        label = "(c) start to probes attached (-p, wall)"
+        for t in tools:
+            if not t.ok:
+                results[(label, t.name)] = (None, t.note)
+                rss[t.name] = (None, t.note)
+                continue
+            print("bench: %-45s %-13s ..." % (label, t.name), file=sys.stderr, flush=True)
+            try:
+                ns, kb = attach_time(t, loop0, a.runs, work, "attach")
+                results[(label, t.name)] = (ns, "")
+                rss[t.name] = (kb, "")
+            except Exception as e:
+                results[(label, t.name)] = (None, "failed: %s" % str(e)[:120])
+                rss[t.name] = (None, "")
+        rows.append((label, "ns", None))
+
+    # ------------------------------------------------------------ table
+    names = [t.name for t in tools]
+    have_bt = "bpftrace" in names
+    header = ["measurement (median of %d)" % a.runs] + names
+    if have_bt:
+        header += ["%s / bpftrace" % n for n in names if n != "bpftrace"]
+    table = [header]
+    notes = []
+    for label, unit, _ in rows:
+        line = [label]
+        for n in names:
+            v, note = results.get((label, n), (None, ""))
+            line.append(fmt_ns(v) + (" [%s]" % note if note and v is not None else ""))
+            if note and v is None:
+                tool_note = next((t.note for t in tools if t.name == n), "")
+                text = ("%s: %s" % (n, note)) if note == tool_note else ("%s / %s: %s" % (label, n, note))
+                if text not in notes:
+                    notes.append(text)
+        if have_bt:
+            bv = results.get((label, "bpftrace"), (None, ""))[0]
+            for n in names:
+                if n == "bpftrace":
+                    continue
+                v = results.get((label, n), (None, ""))[0]
+                line.append("%.2fx" % (v / bv) if v is not None and bv else "n/a")
+        table.append(line)
+    line = ["(d) peak RSS (during c)"]
+    for n in names:
+        line.append(fmt_kb(rss.get(n, (None, ""))[0]))
+    if have_bt:
+        bv = rss.get("bpftrace", (None, ""))[0]
+        for n in names:
+            if n == "bpftrace":
+                continue
+            v = rss.get(n, (None, ""))[0]
+            line.append("%.2fx" % (v / bv) if v is not None and bv else "n/a")
+    table.append(line)
+
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    print()
+    for i, r in enumerate(table):
+        print("  ".join(c.ljust(widths[j]) if j == 0 else c.rjust(widths[j]) for j, c in enumerate(r)))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    print()
+    print("N: count/latency -O0 %d calls, -O2 %d calls; printf %d calls. Per-hit = (traced - "
+          "untraced loop time) / N." % (n0, n2, nprintf))
+    for n in notes:
+        print("note: " + n)
+    return 0
+
+
+TRACEC = None
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    sys.exit(main())
