@@ -1149,7 +1149,7 @@ static void collect_llvm_diagnostic(const llvm::DiagnosticInfo *dip, void *conte
     std::string msg = u->getMessage().str();
     if (msg.find("stack limit") != std::string::npos)
       msg = "this probe needs more than the 512 bytes of stack BPF allows; use fewer or "
-            "shorter strings (str(p, N) reads at most N bytes)";
+            "shorter strings (str(p, N) keeps at most N characters)";
     os << msg;
     if (u->isLocationAvailable()) {
       d.loc.line = u->getLocation().getLine();

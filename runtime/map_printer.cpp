@@ -324,6 +324,12 @@ void print_map(const meta::Map &map, const std::vector<RawEntry> &entries, unsig
   }
 
   if (items.empty()) {
+    // bpftrace 0.17 prints a keyless count() that never fired as 0; every
+    // other empty map as a blank line (two for avg/stats).
+    if (map.kind == MapKind::Count && map.key.kind == Type::Kind::None) {
+      out += map.name + ": 0\n";
+      return;
+    }
     out += "\n";
     if (map.kind == MapKind::Avg || map.kind == MapKind::Stats)
       out += "\n";

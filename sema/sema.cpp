@@ -681,12 +681,13 @@ void Analyzer::check_call(Expr &e, bool as_statement) {
     uint32_t size = kDefaultStrSize;
     if (nargs == 2) {
       Expr &n = *e.children[1];
-      if (n.kind != ExprKind::Integer || n.int_value == 0 || n.int_value > 1024) {
-        error(n.loc, "str() length must be an integer literal from 1 to 1024");
+      check_expr(n);  // turns a positional parameter into a literal
+      if (n.kind != ExprKind::Integer || n.int_value == 0 || n.int_value > 1023) {
+        error(n.loc, "str() length must be an integer literal from 1 to 1023");
         return;
       }
-      n.type = Type::integer();
-      size = static_cast<uint32_t>(n.int_value);
+      // As in bpftrace: at most N characters, plus the NUL.
+      size = static_cast<uint32_t>(n.int_value) + 1;
     }
     if (a.type.is_str()) {
       e.type = Type::string(std::min(size, a.type.size));

@@ -217,6 +217,10 @@ TEST(RuntimeMapPrinter, EmptyMaps) {
     EXPECT_EQ(print(make_map("@x", k, kInt, kInt), {}), "\n") << gt::meta::to_string(k);
   EXPECT_EQ(print(make_map("@x", MapKind::Avg, kInt, kInt), {}), "\n\n");
   EXPECT_EQ(print(make_map("@x", MapKind::Stats, kInt, kInt), {}), "\n\n");
+  // bpftrace -e 'BEGIN { exit(); } END { if (0) { @n = count(); } }' prints "@n: 0";
+  // a keyless sum/min/max/avg/stats/hist or value map prints blank line(s) as above.
+  EXPECT_EQ(print(make_map("@n", MapKind::Count, Type::none(), kInt), {}), "@n: 0\n");
+  EXPECT_EQ(print(make_map("@n", MapKind::Sum, Type::none(), kInt), {}), "\n");
 }
 
 namespace {
