@@ -10,8 +10,9 @@ for bpftrace, and the ratio tracerun / bpftrace.
       and of an entry+return latency histogram: (traced - untraced loop time) / N;
   (b) per-hit cost of one printf per event, with the number of lines actually
       delivered (loss shows as "LOST n");
-  (c) start to probes attached: wall time of `uprobe:BIN:f { exit(); }` with
-      -p against a loop target that is already running (calls f every 1 ms);
+  (c) start to probes attached: from starting the tracer to the moment its
+      `-c` command (test/programs/stamp.c) runs, which both tracers allow only
+      once every probe is attached;
   (d) peak RSS of the tracer during (c).
 
 The loop target (test/programs/loop.c) times its own calls and reports them
@@ -103,67 +104,57 @@ def fmt_kb(kb):
 
 # ------------------------------------------------------------------ measurements
 
-def per_hit(tool, script, prog, n, runs, workdir, tag):
-    """Median of (traced - untraced) / n over runs."""
+def per_hit_sample(tool, script, prog, n, workdir, tag):
+    """One sample of (traced - untraced) / n; the untraced time is measured
+    right before, so slow drifts of the machine cancel out."""
     target = [prog, str(n)]
     base = median([untraced_ns(target) for _ in range(3)])
-    vals = []
-    for i in range(runs):
-        ns, _, _ = run_traced(tool, script, target, workdir, "%s-%d" % (tag, i))
-        vals.append(max(0.0, (ns - base) / n))
-    return median(vals), ""
+    ns, _, _ = run_traced(tool, script, target, workdir, tag)
+    return max(0.0, (ns - base) / n), 0
 
 
-def printf_per_hit(tool, prog, n, runs, workdir, tag):
+def printf_sample(tool, prog, n, workdir, tag):
+    """One sample of the per-event cost of a printf; also returns how many of
+    the n events did not reach the output."""
     script = "uprobe:%s:f { printf(\"%%d\\n\", arg0); }" % prog
     target = [prog, str(n)]
     base = median([untraced_ns(target) for _ in range(3)])
-    vals, worst_lost = [], 0
-    for i in range(runs):
-        ns, out_path, err = run_traced(tool, script, target, workdir, "%s-%d" % (tag, i))
-        delivered = 0
-        lost = 0
-        with open(out_path, errors="replace") as f:
-            for line in f:
-                if re.fullmatch(r"\d+\n?", line):
-                    delivered += 1
-                m = re.match(r"Lost (\d+) events$", line.strip())
-                if m:
-                    lost += int(m.group(1))
-        for line in err.splitlines():
-            m = re.match(r"Lost (\d+) events$", line.strip())
-            if m:
-                lost += int(m.group(1))
-        worst_lost = max(worst_lost, n - delivered)
-        vals.append(max(0.0, (ns - base) / n))
-    note = "0 lost" if worst_lost == 0 else "LOST %d of %d" % (worst_lost, n)
-    return median(vals), note
+    ns, out_path, _ = run_traced(tool, script, target, workdir, tag)
+    delivered = 0
+    with open(out_path, errors="replace") as f:
+        for line in f:
+            if re.fullmatch(r"\d+\n?", line):
+                delivered += 1
+    return max(0.0, (ns - base) / n), n - delivered
 
 
 def attach_time(tool, prog, runs, workdir, tag):
-    """Wall time of `-p PID` + `uprobe:f { exit(); }` against a running loop; peak RSS."""
-    script = "uprobe:%s:f { exit(); }" % prog
+    """Start to probes attached, and peak RSS.
+
+    The tracer runs `uprobe:LOOP:f { @c = count(); }` with `-c STAMP`; both
+    tracers exec the -c command only after every probe is attached, and STAMP
+    prints CLOCK_MONOTONIC as its first act, so STAMP's time minus the time the
+    tracer was started is the start-to-attached latency (teardown excluded).
+    """
+    stamp = os.path.join(os.path.dirname(prog), "stamp_O0")
+    script = "uprobe:%s:f { @c = count(); }" % prog
     prog_args = tool.program_args(script, workdir, tag)
-    loop = subprocess.Popen([prog, "0", "1000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     times, rss = [], []
-    try:
-        time.sleep(0.05)
-        for _ in range(runs):
-            args = tool.argv + ["-q", "-p", str(loop.pid)] + prog_args
-            t0 = time.monotonic()
-            p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            _, status, ru = os.wait4(p.pid, 0)
-            t1 = time.monotonic()
-            err = p.stderr.read().decode(errors="replace")
-            p.stderr.close()
-            p.returncode = os.waitstatus_to_exitcode(status)
-            if p.returncode != 0:
-                raise RuntimeError("%s exited %d: %s" % (tool.name, p.returncode, err.strip()[:300]))
-            times.append((t1 - t0) * 1e9)
-            rss.append(ru.ru_maxrss)
-    finally:
-        loop.kill()
-        loop.wait()
+    for _ in range(runs):
+        args = tool.argv + ["-q", "-c", stamp] + prog_args
+        t0 = time.monotonic_ns()
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _, status, ru = os.wait4(p.pid, 0)
+        out = p.stdout.read().decode(errors="replace")
+        err = p.stderr.read().decode(errors="replace")
+        p.stdout.close()
+        p.stderr.close()
+        code = os.waitstatus_to_exitcode(status)
+        m = re.search(r"stamp_ns=(\d+)", out)
+        if code != 0 or not m:
+            raise RuntimeError("%s exited %d: %s" % (tool.name, code, err.strip()[:300]))
+        times.append(int(m.group(1)) - t0)
+        rss.append(ru.ru_maxrss)
     return median(times), median(rss)
 
 
@@ -172,7 +163,7 @@ def attach_time(tool, prog, runs, workdir, tag):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build-dir", default=os.environ.get("BUILD_DIR", os.path.join(REPO, "build")))
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="smaller N (for a smoke test)")
     ap.add_argument("--only", choices=["tracerun", "bpftrace"], help="run one side only")
     a = ap.parse_args()
@@ -219,30 +210,48 @@ def main():
     lat0 = ("uprobe:%s:f { @s[tid] = nsecs; } "
             "uretprobe:%s:f { @lat = hist(nsecs - @s[tid]); delete(@s[tid]); }" % (loop0, loop0))
     rows = [
-        ("(a) count(), -O0 entry, per hit", "ns",
-         lambda t, w: per_hit(t, count0, loop0, n0, a.runs, w, "count0")),
-        ("(a) count(), -O2 entry, per hit", "ns",
-         lambda t, w: per_hit(t, count2, loop2, n2, a.runs, w, "count2")),
-        ("(a) entry+return latency hist, -O0, per hit", "ns",
-         lambda t, w: per_hit(t, lat0, loop0, n0, a.runs, w, "lat0")),
-        ("(b) printf per event, -O0, per hit", "ns",
-         lambda t, w: printf_per_hit(t, loop0, nprintf, a.runs, w, "printf0")),
+        ("(a) count(), -O0 entry, per hit",
+         lambda t, w, tag: per_hit_sample(t, count0, loop0, n0, w, tag)),
+        ("(a) count(), -O2 entry, per hit",
+         lambda t, w, tag: per_hit_sample(t, count2, loop2, n2, w, tag)),
+        ("(a) entry+return latency hist, -O0, per hit",
+         lambda t, w, tag: per_hit_sample(t, lat0, loop0, n0, w, tag)),
+        ("(b) printf per event, -O0, per hit",
+         lambda t, w, tag: printf_sample(t, loop0, nprintf, w, tag)),
     ]
 
     results = {}   # (row, tool) -> (value, note)
     rss = {}
     with tempfile.TemporaryDirectory(prefix="gt-bench-") as work:
-        for label, unit, fn in rows:
+        # Runs of the tools are interleaved (run 1 of each tool, then run 2,
+        # ...) so that the machine's drifts hit every tool alike.
+        for ri, (label, fn) in enumerate(rows):
+            samples = {t.name: [] for t in tools}
+            lost = {t.name: 0 for t in tools}
+            failed = {}
+            for run in range(a.runs):
+                for t in tools:
+                    if not t.ok or t.name in failed:
+                        continue
+                    print("bench: %-45s %-13s run %d/%d" % (label, t.name, run + 1, a.runs),
+                          file=sys.stderr, flush=True)
+                    try:
+                        v, l = fn(t, work, "r%d-%d" % (ri, run))
+                        samples[t.name].append(v)
+                        lost[t.name] = max(lost[t.name], l)
+                    except Exception as e:  # keep going: report what failed
+                        failed[t.name] = "failed: %s" % str(e)[:120]
             for t in tools:
                 if not t.ok:
                     results[(label, t.name)] = (None, t.note)
-                    continue
-                print("bench: %-45s %-13s ..." % (label, t.name), file=sys.stderr, flush=True)
-                try:
-                    results[(label, t.name)] = fn(t, work)
-                except Exception as e:  # keep going: report what failed
-                    results[(label, t.name)] = (None, "failed: %s" % str(e)[:120])
-        label = "(c) start to probes attached (-p, wall)"
+                elif t.name in failed:
+                    results[(label, t.name)] = (None, failed[t.name])
+                else:
+                    note = ""
+                    if label.startswith("(b)"):
+                        note = "0 lost" if lost[t.name] == 0 else "LOST %d of %d" % (lost[t.name], nprintf)
+                    results[(label, t.name)] = (median(samples[t.name]), note)
+        label = "(c) start to probes attached"
         for t in tools:
             if not t.ok:
                 results[(label, t.name)] = (None, t.note)
@@ -256,7 +265,7 @@ def main():
             except Exception as e:
                 results[(label, t.name)] = (None, "failed: %s" % str(e)[:120])
                 rss[t.name] = (None, "")
-        rows.append((label, "ns", None))
+        rows.append((label, None))
 
     # ------------------------------------------------------------ table
     names = [t.name for t in tools]
@@ -266,7 +275,7 @@ def main():
         header += ["%s / bpftrace" % n for n in names if n != "bpftrace"]
     table = [header]
     notes = []
-    for label, unit, _ in rows:
+    for label, _ in rows:
         line = [label]
         for n in names:
             v, note = results.get((label, n), (None, ""))

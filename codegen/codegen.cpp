@@ -328,11 +328,20 @@ void Generator::define_maps() {
       key_di = di_struct("", m.key_size, {{"key", di_type(m.key)}, {"bucket", di_int(8, false)}},
                          {0, m.key_size - 8});
     }
-    // Not preallocated: creating 4096 preallocated per-CPU entries costs ~5 ms
-    // per map at startup; elements are allocated on first use instead.
-    def.var = define_map(m.bpf_name,
-                         m.per_cpu ? bpf::kMapPercpuHash : bpf::kMapHash, m.max_entries, key_di,
-                         value_di, bpf::kNoPrealloc);
+    if (info.kind == meta::MapKind::Count && user_key == 0) {
+      // A keyless count() is one per-CPU slot: the verifier inlines the
+      // array lookup and the add happens in place (no hashing, no update
+      // call). An untouched slot reads 0, which is how bpftrace prints an
+      // empty keyless count() anyway.
+      m.key_size = 4;
+      m.max_entries = 1;
+      def.var = define_map(m.bpf_name, bpf::kMapPercpuArray, 1, di_int(4, false), value_di);
+    } else {
+      // Not preallocated: creating 4096 preallocated per-CPU entries costs
+      // ~5 ms per map at startup; elements are allocated on first use instead.
+      def.var = define_map(m.bpf_name, m.per_cpu ? bpf::kMapPercpuHash : bpf::kMapHash,
+                           m.max_entries, key_di, value_di, bpf::kNoPrealloc);
+    }
     meta_.maps.push_back(m);
     maps_[info.name] = std::move(def);
   }
