@@ -18,6 +18,14 @@ struct Symbol {
   bool is_function = false;
 };
 
+// One USDT probe site from .note.stapsdt (systemtap's SDT v3 notes).
+struct UsdtNote {
+  std::string provider, name;
+  uint64_t address = 0;    // pc, already adjusted for .stapsdt.base prelinking
+  uint64_t semaphore = 0;  // virtual address of the semaphore, 0 if none
+  std::string args;        // argument spec, e.g. "-4@%edi 8@-16(%rbp)"
+};
+
 class ElfFile {
 public:
   // Returns nullptr and sets `error` ("'PATH': No such file or directory",
@@ -34,6 +42,8 @@ public:
   std::optional<uint64_t> address_to_offset(uint64_t address) const;
   // GNU build-id as lowercase hex, or "" when the file has none.
   const std::string &build_id() const { return build_id_; }
+  // USDT probe sites, in note order (a probe can have several sites).
+  const std::vector<UsdtNote> &usdt_notes() const { return usdt_; }
   bool is_executable_or_library() const { return exec_or_dyn_; }
 
 private:
@@ -46,6 +56,7 @@ private:
   };
   std::vector<Segment> segments_;
   std::vector<Symbol> symbols_;  // sorted by name
+  std::vector<UsdtNote> usdt_;
 };
 
 // Turns the binary named in a probe into an absolute path: a name with a '/'

@@ -9,8 +9,11 @@ using nlohmann::json;
 
 bool Type::operator==(const Type &o) const {
   return kind == o.kind && size == o.size && is_signed == o.is_signed && elems == o.elems &&
-         offsets == o.offsets;
+         offsets == o.offsets && format == o.format && stack_frames == o.stack_frames;
 }
+
+static const char *kTypeKinds[] = {"none", "int", "str", "tuple", "ksym", "usym",
+                                   "kstack", "ustack", "inet", "timestamp", "buf"};
 
 std::string Type::str() const {
   switch (kind) {
@@ -26,12 +29,15 @@ std::string Type::str() const {
       s += (i ? "," : "") + elems[i].str();
     return s + ")";
   }
+  default:
+    return kTypeKinds[static_cast<int>(kind)];
   }
-  return "?";
 }
 
-static const char *kProbeKinds[] = {"BEGIN", "END", "uprobe", "uretprobe",
-                                    "tracepoint", "profile", "interval"};
+static const char *kProbeKinds[] = {"BEGIN",   "END",       "uprobe", "uretprobe",
+                                    "tracepoint", "profile", "interval", "kprobe",
+                                    "kretprobe", "fentry",  "fexit",    "rawtracepoint",
+                                    "software",   "usdt"};
 static const char *kMapKinds[] = {"value", "count", "sum", "min", "max",
                                   "avg", "stats", "hist", "lhist"};
 
@@ -48,21 +54,15 @@ static E enum_from(const std::string &s, const char *(&names)[N], const char *wh
 
 static json type_to_json(const Type &t) {
   json j;
+  j["kind"] = kTypeKinds[static_cast<int>(t.kind)];
   switch (t.kind) {
   case Type::Kind::None:
-    j["kind"] = "none";
     break;
   case Type::Kind::Int:
-    j["kind"] = "int";
     j["size"] = t.size;
     j["signed"] = t.is_signed;
     break;
-  case Type::Kind::Str:
-    j["kind"] = "str";
-    j["size"] = t.size;
-    break;
   case Type::Kind::Tuple: {
-    j["kind"] = "tuple";
     j["size"] = t.size;
     json elems = json::array();
     for (size_t i = 0; i < t.elems.size(); i++)
@@ -70,29 +70,32 @@ static json type_to_json(const Type &t) {
     j["elems"] = elems;
     break;
   }
+  default:
+    j["size"] = t.size;
+    if (t.kind == Type::Kind::Timestamp)
+      j["format"] = t.format;
+    if (t.kind == Type::Kind::Kstack || t.kind == Type::Kind::Ustack)
+      j["frames"] = t.stack_frames;
+    break;
   }
   return j;
 }
 
 static Type type_from_json(const json &j) {
   Type t;
-  std::string k = j.at("kind").get<std::string>();
-  if (k == "none") {
+  t.kind = enum_from<Type::Kind>(j.at("kind").get<std::string>(), kTypeKinds, "type kind");
+  if (t.kind == Type::Kind::None)
     return t;
-  } else if (k == "int") {
-    t = Type::integer(j.at("size").get<uint32_t>(), j.at("signed").get<bool>());
-  } else if (k == "str") {
-    t = Type::string(j.at("size").get<uint32_t>());
-  } else if (k == "tuple") {
-    t.kind = Type::Kind::Tuple;
-    t.size = j.at("size").get<uint32_t>();
+  t.size = j.at("size").get<uint32_t>();
+  if (t.kind == Type::Kind::Int)
+    t.is_signed = j.at("signed").get<bool>();
+  if (t.kind == Type::Kind::Tuple)
     for (const auto &e : j.at("elems")) {
       t.elems.push_back(type_from_json(e.at("type")));
       t.offsets.push_back(e.at("offset").get<uint32_t>());
     }
-  } else {
-    throw std::runtime_error("unknown type kind '" + k + "'");
-  }
+  t.format = j.value("format", "");
+  t.stack_frames = j.value("frames", 0u);
   return t;
 }
 
@@ -108,19 +111,19 @@ std::string serialize(const Program &p) {
     q["prog"] = pr.prog_name;
     q["kind"] = to_string(pr.kind);
     q["spec"] = pr.spec;
-    if (pr.kind == ProbeKind::Uprobe || pr.kind == ProbeKind::Uretprobe) {
-      q["binary"] = pr.binary;
-      q["symbol"] = pr.symbol;
-      q["offset"] = pr.offset;
-      q["address"] = pr.address;
-    } else if (pr.kind == ProbeKind::Tracepoint) {
-      q["category"] = pr.category;
-      q["event"] = pr.event;
-    } else if (pr.kind == ProbeKind::Profile) {
-      q["frequency"] = pr.frequency;
-    } else if (pr.kind == ProbeKind::Interval) {
-      q["period_ns"] = pr.period_ns;
-    }
+    // Every field is written; readers default the missing ones, so adding a
+    // field stays compatible within a format version.
+    q["binary"] = pr.binary;
+    q["symbol"] = pr.symbol;
+    q["offset"] = pr.offset;
+    q["address"] = pr.address;
+    q["category"] = pr.category;
+    q["event"] = pr.event;
+    q["frequency"] = pr.frequency;
+    q["period_ns"] = pr.period_ns;
+    q["sample_period"] = pr.sample_period;
+    q["provider"] = pr.provider;
+    q["semaphore"] = pr.semaphore;
     probes.push_back(q);
   }
   j["probes"] = probes;
@@ -156,6 +159,16 @@ std::string serialize(const Program &p) {
     printfs.push_back(q);
   }
   j["printfs"] = printfs;
+  j["time_formats"] = p.time_formats;
+  json pvs = json::array();
+  for (const auto &v : p.print_values)
+    pvs.push_back({{"type", type_to_json(v.type)}});
+  j["print_values"] = pvs;
+  json joins = json::array();
+  for (const auto &v : p.joins)
+    joins.push_back({{"separator", v.separator}, {"count", v.count}, {"size", v.size}});
+  j["joins"] = joins;
+  j["needs_stacks"] = p.needs_stacks;
   json bins = json::array();
   for (const auto &b : p.binaries)
     bins.push_back({{"path", b.path}, {"build_id", b.build_id}});
@@ -188,6 +201,9 @@ Program deserialize(const std::string &text) {
       pr.event = q.value("event", "");
       pr.frequency = q.value("frequency", uint64_t(0));
       pr.period_ns = q.value("period_ns", uint64_t(0));
+      pr.sample_period = q.value("sample_period", uint64_t(0));
+      pr.provider = q.value("provider", "");
+      pr.semaphore = q.value("semaphore", uint64_t(0));
       p.probes.push_back(pr);
     }
     for (const auto &q : j.at("maps")) {
@@ -216,6 +232,15 @@ Program deserialize(const std::string &text) {
       f.payload_size = q.at("payload_size").get<uint32_t>();
       p.printfs.push_back(f);
     }
+    p.time_formats = j.value("time_formats", std::vector<std::string>{});
+    if (j.contains("print_values"))
+      for (const auto &v : j.at("print_values"))
+        p.print_values.push_back({type_from_json(v.at("type"))});
+    if (j.contains("joins"))
+      for (const auto &v : j.at("joins"))
+        p.joins.push_back({v.at("separator").get<std::string>(), v.at("count").get<uint32_t>(),
+                           v.at("size").get<uint32_t>()});
+    p.needs_stacks = j.value("needs_stacks", false);
     for (const auto &b : j.at("binaries"))
       p.binaries.push_back({b.at("path").get<std::string>(), b.at("build_id").get<std::string>()});
   } catch (const json::exception &e) {

@@ -24,10 +24,24 @@ inline constexpr const char *kConfigSection = ".rodata"; // holds struct gt_conf
 
 // A value as laid out in BPF memory (event payloads, map keys and values).
 struct Type {
-  enum class Kind { None, Int, Str, Tuple };
+  // Layouts of the kinds beyond Int/Str/Tuple (all little-endian, 8-aligned):
+  //   Ksym      u64 kernel address; printed as the symbol (bpftrace ksym())
+  //   Usym      {u64 address; u64 pid}; printed as the symbol in that process
+  //   Kstack    {s64 stack_id; u64 unused}: id in the "gt_stacks" STACK_TRACE map
+  //   Ustack    {s64 stack_id; u64 pid}: same map, user addresses of pid
+  //             (stack_id < 0: the error the helper returned)
+  //   Inet      {u64 family (AF_INET/AF_INET6); u8 addr[16]}; ntop()
+  //   Timestamp u64 nanoseconds since boot (CLOCK_BOOTTIME); printed with
+  //             strftime(`format`) after conversion to wall-clock time; the
+  //             format also understands %f (microseconds), as bpftrace's does
+  //   Buf       {u64 length; u8 data[size - 8]}; printed with %r as bpftrace
+  //             prints buf(): printable bytes as is, others as \xNN
+  enum class Kind { None, Int, Str, Tuple, Ksym, Usym, Kstack, Ustack, Inet, Timestamp, Buf };
   Kind kind = Kind::None;
   uint32_t size = 0;     // bytes; Str: buffer size including the NUL
   bool is_signed = false;  // Int only
+  std::string format;      // Timestamp: the strftime format
+  uint32_t stack_frames = 0;  // Kstack/Ustack: frames to print (ustack(N)), 0 = all
   // Tuple only: element types and their byte offsets inside the tuple.
   std::vector<Type> elems;
   std::vector<uint32_t> offsets;
@@ -59,6 +73,16 @@ enum class ProbeKind {
   Tracepoint,  // BPF_PROG_TYPE_TRACEPOINT
   Profile,     // BPF_PROG_TYPE_PERF_EVENT, cpu-clock sampling at `frequency` Hz on every CPU
   Interval,    // BPF_PROG_TYPE_PERF_EVENT, cpu-clock every `period_ns` on one CPU
+  Kprobe,      // kernel `symbol` + `offset`; bpf_program__attach_kprobe_opts
+  Kretprobe,   // kernel `symbol`
+  Fentry,      // kernel `symbol`; the section names it (fentry/SYM), libbpf finds the BTF id
+  Fexit,       // same, fexit/SYM
+  RawTracepoint,  // `event`: bpf_program__attach_raw_tracepoint
+  Software,    // PERF_TYPE_SOFTWARE event `event` (cpu-clock, page-faults, ...: bpftrace's
+               // names) with `sample_period` on every CPU
+  Usdt,        // `binary`, `provider`, `event`; attached as a uprobe at `address`
+               // (virtual address in `binary`); `semaphore` (virtual address, 0 if
+               // none) is incremented in the target process while attached
 };
 
 struct Probe {
@@ -80,6 +104,11 @@ struct Probe {
   // Profile: frequency in Hz. Interval: period in nanoseconds.
   uint64_t frequency = 0;
   uint64_t period_ns = 0;
+  // Software: sample every `sample_period` events.
+  uint64_t sample_period = 0;
+  // Usdt
+  std::string provider;
+  uint64_t semaphore = 0;
 };
 
 // How a map is used; decides how it is printed and how per-CPU values merge.
@@ -119,12 +148,46 @@ struct Printf {
   uint32_t payload_size = 0;
 };
 
+// Event record kinds (first u32 of every ring buffer record).
+enum EventKind : uint32_t {
+  kEventPrintf = 1,   // id = Printf index
+  kEventExit = 2,     // id unused; the runtime stops after draining
+  kEventPrintMap = 3, // id = Map index: print(@m) prints it now, as at exit
+  kEventClearMap = 4, // id = Map index: clear(@m) deletes every element
+  kEventZeroMap = 5,  // id = Map index: zero(@m) sets every value to 0
+  kEventTime = 6,     // id = index into Program::time_formats: time(fmt) prints
+                      //      the current local time with strftime(fmt)
+  kEventSystem = 7,   // id = Printf index: format, then run with /bin/sh -c
+                      //      (only when tracerun was given --unsafe)
+  kEventCat = 8,      // id = Printf index: format a file name, print its contents
+  kEventPrintValue = 9, // id = index into Program::print_values: print(expr)
+                        //      prints the value as bpftrace does, then "\n"
+  kEventJoin = 10,    // id = index into Program::joins; payload: `count`
+                      //      strings of `size` bytes; an empty one ends the list
+};
+
+// print(expr) of a non-map value: its type (payload layout).
+struct PrintValue {
+  Type type;
+};
+
+// join(argv[, sep]).
+struct Join {
+  std::string separator = " ";
+  uint32_t count = 0;  // strings in the payload
+  uint32_t size = 0;   // bytes per string
+};
+
 struct Program {
   int version = kFormatVersion;
   std::string source_name;  // script file name or "stdin"/"-e"
   std::vector<Probe> probes;
   std::vector<Map> maps;        // in order of first use; printed sorted by name, as bpftrace does
   std::vector<Printf> printfs;
+  std::vector<std::string> time_formats;  // time(fmt)
+  std::vector<PrintValue> print_values;   // print(expr)
+  std::vector<Join> joins;                // join(...)
+  bool needs_stacks = false;              // the object has the "gt_stacks" map
   uint32_t ringbuf_size = 0;    // bytes, power of two, multiple of the page size
   // Binaries whose symbols/DWARF were used, and their GNU build-ids (hex), so the
   // runtime can refuse to attach to a different build.
@@ -133,12 +196,6 @@ struct Program {
     std::string build_id;
   };
   std::vector<BinaryId> binaries;
-};
-
-// Event record kinds (first u32 of every ring buffer record).
-enum EventKind : uint32_t {
-  kEventPrintf = 1,  // id = Printf index
-  kEventExit = 2,    // id unused; the runtime stops after draining
 };
 
 // The program's only .rodata variable, at offset 0, written by the runtime
