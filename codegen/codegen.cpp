@@ -75,6 +75,14 @@ private:
   void emit_stmt(const Stmt &s);
   Value *emit_int(const Expr &e);
   void emit_str_into(const Expr &e, Value *dst, uint32_t dst_size);
+  // Writes any value (integer, string, tuple) into dst laid out as `layout`.
+  void emit_into(const Expr &e, Value *dst, const meta::Type &layout);
+  // Copies a value stored with layout `from` to dst with layout `to`
+  // (tuples of the same shape whose strings may differ in size).
+  void convert_copy(Value *src, const meta::Type &from, Value *dst, const meta::Type &to);
+  // Where a tuple-valued expression's bytes are, and their layout.
+  Value *emit_tuple_ptr(const Expr &e, meta::Type &layout);
+  void emit_loop(const Stmt &s);
   Value *emit_bool(const Expr &e);
   Value *emit_binary(const Expr &e);
   Value *emit_str_compare(const Expr &a, const Expr &b);
@@ -136,6 +144,10 @@ private:
   uint32_t probe_index_ = 0;
   std::map<std::string, Var> vars_;
   std::vector<llvm::AllocaInst *> temps_;
+  struct Loop {
+    BasicBlock *continue_bb, *break_bb;
+  };
+  std::vector<Loop> loops_;
   meta::Program meta_;
 };
 
@@ -382,13 +394,17 @@ void Generator::define_license() {
 
 void Generator::collect_vars(const ast::StmtList &stmts) {
   for (const auto &s : stmts) {
-    if (s->kind == StmtKind::AssignVar) {
+    if (s->kind == StmtKind::AssignVar || s->kind == StmtKind::For) {
       Var &v = vars_[s->target->name];
       const Type &t = s->target->type;
       if (v.type.kind == Type::Kind::None)
         v.type = t;
       else if (t.is_str())
         v.type.size = std::max(v.type.size, t.size);
+      else if (t.kind == Type::Kind::Tuple)
+        for (size_t i = 0; i < t.elems.size() && i < v.type.elems.size(); i++)
+          if (t.elems[i].is_str())
+            v.type.elems[i].size = std::max(v.type.elems[i].size, t.elems[i].size);
     }
     collect_vars(s->then_body);
     collect_vars(s->else_body);
@@ -436,7 +452,8 @@ void Generator::emit_probe(const sema::ProbeInfo &probe, const sema::AttachPoint
   vars_.clear();
   collect_vars(probe.ast->body);
   for (auto &[vname, v] : vars_)
-    v.slot = v.type.is_str() ? entry_buffer(v.type.size, vname) : entry_alloca(b_.getInt64Ty(), vname);
+    v.slot = v.type.is_int() ? entry_alloca(b_.getInt64Ty(), vname)
+                             : entry_buffer(sema::storage_size(v.type), vname);
 
   emit_pid_filter();
   if (probe.ast->predicate) {
@@ -509,14 +526,28 @@ void Generator::emit_stmt(const Stmt &s) {
   }
   case StmtKind::AssignVar: {
     Var &v = vars_.at(s.target->name);
-    if (v.type.is_str())
-      emit_str_into(*s.expr, v.slot, v.type.size);
-    else
+    if (v.type.is_int())
       b_.CreateStore(emit_int(*s.expr), v.slot);
+    else
+      emit_into(*s.expr, v.slot, sema::to_meta(v.type));
     return;
   }
   case StmtKind::AssignMap:
     emit_map_assign(s);
+    return;
+  case StmtKind::While:
+  case StmtKind::For:
+  case StmtKind::Unroll:
+    emit_loop(s);
+    return;
+  case StmtKind::Break:
+  case StmtKind::Continue:
+    b_.CreateBr(s.kind == StmtKind::Break ? loops_.back().break_bb : loops_.back().continue_bb);
+    b_.SetInsertPoint(BasicBlock::Create(ctx_, "after_jump", fn_));
+    return;
+  case StmtKind::Return:
+    b_.CreateRet(b_.getInt64(0));
+    b_.SetInsertPoint(BasicBlock::Create(ctx_, "after_return", fn_));
     return;
   case StmtKind::If: {
     Value *c = emit_bool(*s.expr);
@@ -535,6 +566,57 @@ void Generator::emit_stmt(const Stmt &s) {
     return;
   }
   }
+}
+
+// Loops the verifier can prove bounded: the kernel (5.3+) follows every
+// iteration, so large trip counts fail verification with its own message.
+void Generator::emit_loop(const Stmt &s) {
+  if (s.kind == StmtKind::Unroll) {
+    for (uint64_t i = 0; i < s.count; i++) {
+      auto *next = BasicBlock::Create(ctx_, "unroll_next", fn_);
+      loops_.push_back({next, next});  // break/continue in unroll end this copy
+      emit_stmts(s.then_body);
+      loops_.pop_back();
+      b_.CreateBr(next);
+      b_.SetInsertPoint(next);
+    }
+    return;
+  }
+  auto *cond_bb = BasicBlock::Create(ctx_, "loop_cond", fn_);
+  auto *body_bb = BasicBlock::Create(ctx_, "loop_body", fn_);
+  auto *step_bb = BasicBlock::Create(ctx_, "loop_step", fn_);
+  auto *done_bb = BasicBlock::Create(ctx_, "loop_done", fn_);
+  Value *end = nullptr;
+  llvm::AllocaInst *counter = nullptr;
+  if (s.kind == StmtKind::For) {
+    counter = vars_.at(s.target->name).slot;
+    b_.CreateStore(emit_int(*s.expr), counter);
+    // The end is evaluated once, before the first iteration.
+    auto *end_slot = entry_alloca(b_.getInt64Ty(), "for_end");
+    b_.CreateStore(emit_int(*s.expr2), end_slot);
+    end = end_slot;
+    end_temporaries();
+  }
+  b_.CreateBr(cond_bb);
+  b_.SetInsertPoint(cond_bb);
+  Value *c;
+  if (s.kind == StmtKind::For)
+    c = b_.CreateICmpSLT(b_.CreateLoad(b_.getInt64Ty(), counter),
+                         b_.CreateLoad(b_.getInt64Ty(), end));
+  else
+    c = emit_bool(*s.expr);
+  end_temporaries();
+  b_.CreateCondBr(c, body_bb, done_bb);
+  b_.SetInsertPoint(body_bb);
+  loops_.push_back({step_bb, done_bb});
+  emit_stmts(s.then_body);
+  loops_.pop_back();
+  b_.CreateBr(step_bb);
+  b_.SetInsertPoint(step_bb);
+  if (s.kind == StmtKind::For)
+    b_.CreateStore(b_.CreateAdd(b_.CreateLoad(b_.getInt64Ty(), counter), b_.getInt64(1)), counter);
+  b_.CreateBr(cond_bb);
+  b_.SetInsertPoint(done_bb);
 }
 
 void Generator::emit_count_lost() {
@@ -644,11 +726,11 @@ void Generator::emit_map_assign(const Stmt &s) {
   }
   // Evaluate the value before the key: `@m[k] = @m[k] + 1` reads then writes.
   auto *val = temp_buffer(def.meta.value_size, "value");
-  if (def.meta.value.kind == meta::Type::Kind::Str) {
-    b_.CreateMemSet(val, b_.getInt8(0), def.meta.value_size, llvm::MaybeAlign(8));
-    emit_str_into(*s.expr, val, def.meta.value.size);
-  } else {
+  if (def.meta.value.kind == meta::Type::Kind::Int) {
     b_.CreateStore(emit_int(*s.expr), val);
+  } else {
+    b_.CreateMemSet(val, b_.getInt8(0), def.meta.value_size, llvm::MaybeAlign(8));
+    emit_into(*s.expr, val, def.meta.value);
   }
   Value *key = emit_key(map, def, nullptr);
   call_helper(bpf::kMapUpdateElem, b_.getInt64Ty(),
@@ -820,7 +902,21 @@ Value *Generator::emit_int(const Expr &e) {
     return phi;
   }
   case ExprKind::Field:
+    if (e.children[0]->type.kind == Type::Kind::Tuple) {
+      meta::Type layout;
+      Value *p = emit_tuple_ptr(*e.children[0], layout);
+      return b_.CreateLoad(i64, ptr_add(p, layout.offsets[e.int_value]));
+    }
     return emit_field_int(e);
+  case ExprKind::Cast: {
+    Value *v = emit_int(*e.children[0]);
+    if (e.name == "bool")
+      return b_.CreateZExt(b_.CreateICmpNE(v, b_.getInt64(0)), i64);
+    if (e.type.size >= 8)
+      return v;
+    Value *t = b_.CreateTrunc(v, b_.getIntNTy(e.type.size * 8));
+    return e.type.is_signed ? b_.CreateSExt(t, i64) : b_.CreateZExt(t, i64);
+  }
   case ExprKind::Unary: {
     Value *v = emit_int(*e.children[0]);
     switch (e.unary_op) {
@@ -854,6 +950,7 @@ Value *Generator::emit_int(const Expr &e) {
   }
   case ExprKind::Call:
   case ExprKind::String:
+  case ExprKind::Tuple:
     break;
   }
   throw std::logic_error("not an integer expression: " + e.name);
@@ -1068,6 +1165,13 @@ void Generator::emit_str_into(const Expr &e, Value *dst, uint32_t dst_size) {
     }
     break;
   case ExprKind::Field: {
+    if (e.children[0]->type.kind == Type::Kind::Tuple) {
+      meta::Type layout;
+      Value *p = emit_tuple_ptr(*e.children[0], layout);
+      copy_str(ptr_add(p, layout.offsets[e.int_value]), layout.elems[e.int_value].size, dst,
+               dst_size);
+      return;
+    }
     const sema::TracepointField &f = field(e.name);
     if (f.kind == sema::TracepointField::Kind::CharArray) {
       uint32_t n = std::min(f.size, dst_size);
@@ -1105,6 +1209,104 @@ void Generator::emit_str_into(const Expr &e, Value *dst, uint32_t dst_size) {
     break;
   }
   throw std::logic_error("not a string expression: " + e.name);
+}
+
+void Generator::emit_into(const Expr &e, Value *dst, const meta::Type &layout) {
+  switch (layout.kind) {
+  case meta::Type::Kind::Int:
+    b_.CreateStore(emit_int(e), dst);
+    return;
+  case meta::Type::Kind::Str:
+    emit_str_into(e, dst, layout.size);
+    return;
+  case meta::Type::Kind::Tuple:
+    if (e.kind == ExprKind::Ternary) {
+      Value *c = emit_bool(*e.children[0]);
+      auto *then_bb = BasicBlock::Create(ctx_, "tern_then", fn_);
+      auto *else_bb = BasicBlock::Create(ctx_, "tern_else", fn_);
+      auto *done = BasicBlock::Create(ctx_, "tern_done", fn_);
+      b_.CreateCondBr(c, then_bb, else_bb);
+      b_.SetInsertPoint(then_bb);
+      emit_into(*e.children[1], dst, layout);
+      b_.CreateBr(done);
+      b_.SetInsertPoint(else_bb);
+      emit_into(*e.children[2], dst, layout);
+      b_.CreateBr(done);
+      b_.SetInsertPoint(done);
+    } else if (e.kind == ExprKind::Tuple) {
+      for (size_t i = 0; i < e.children.size(); i++)
+        emit_into(*e.children[i], ptr_add(dst, layout.offsets[i]), layout.elems[i]);
+    } else {
+      meta::Type from;
+      Value *src = emit_tuple_ptr(e, from);
+      convert_copy(src, from, dst, layout);
+    }
+    return;
+  default:
+    throw std::logic_error("cannot store this value");
+  }
+}
+
+void Generator::convert_copy(Value *src, const meta::Type &from, Value *dst,
+                             const meta::Type &to) {
+  if (from == to) {
+    b_.CreateMemCpy(dst, llvm::MaybeAlign(1), src, llvm::MaybeAlign(1), to.size);
+    return;
+  }
+  switch (to.kind) {
+  case meta::Type::Kind::Int:
+    b_.CreateStore(b_.CreateLoad(b_.getInt64Ty(), src), dst);
+    return;
+  case meta::Type::Kind::Str:
+    copy_str(src, from.size, dst, to.size);
+    return;
+  case meta::Type::Kind::Tuple:
+    for (size_t i = 0; i < to.elems.size(); i++)
+      convert_copy(ptr_add(src, from.offsets[i]), from.elems[i], ptr_add(dst, to.offsets[i]),
+                   to.elems[i]);
+    return;
+  default:
+    throw std::logic_error("cannot copy this value");
+  }
+}
+
+Value *Generator::emit_tuple_ptr(const Expr &e, meta::Type &layout) {
+  switch (e.kind) {
+  case ExprKind::Variable: {
+    const Var &v = vars_.at(e.name);
+    layout = sema::to_meta(v.type);
+    return v.slot;
+  }
+  case ExprKind::Map: {
+    const MapDef &def = map_def(e.name);
+    layout = def.meta.value;
+    auto *buf = temp_buffer(layout.size, "tuple_read");
+    b_.CreateMemSet(buf, b_.getInt8(0), layout.size, llvm::MaybeAlign(8));
+    Value *key = emit_key(e, def, nullptr);
+    Value *p = emit_map_lookup(def, key);
+    auto *found = BasicBlock::Create(ctx_, "map_found", fn_);
+    auto *done = BasicBlock::Create(ctx_, "map_done", fn_);
+    b_.CreateCondBr(b_.CreateIsNull(p), done, found);
+    b_.SetInsertPoint(found);
+    b_.CreateMemCpy(buf, llvm::MaybeAlign(8), p, llvm::MaybeAlign(1), layout.size);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+    return buf;
+  }
+  case ExprKind::Field: {
+    meta::Type outer;
+    Value *p = emit_tuple_ptr(*e.children[0], outer);
+    layout = outer.elems[e.int_value];
+    return ptr_add(p, outer.offsets[e.int_value]);
+  }
+  default: {
+    layout = sema::to_meta(e.type);
+    auto *buf = temp_buffer(layout.size, "tuple");
+    b_.CreateMemSet(buf, b_.getInt8(0), layout.size, llvm::MaybeAlign(8));
+    emit_into(e, buf, layout);
+    return buf;
+  }
+  }
 }
 
 // ---------------------------------------------------------------------------

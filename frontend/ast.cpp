@@ -66,7 +66,9 @@ static void dump_expr(std::ostream &out, const Expr &e, int depth) {
   case ExprKind::Call: out << "call " << e.name; break;
   case ExprKind::Binary: out << "binary " << to_string(e.binary_op); break;
   case ExprKind::Unary: out << "unary " << to_string(e.unary_op); break;
-  case ExprKind::Field: out << "field ." << e.name; break;
+  case ExprKind::Field: out << "field " << (e.arrow ? "->" : ".") << e.name; break;
+  case ExprKind::Tuple: out << "tuple"; break;
+  case ExprKind::Cast: out << "cast " << e.name; break;
   case ExprKind::Ternary: out << "ternary"; break;
   }
   if (e.type.kind != Type::Kind::None)
@@ -90,6 +92,24 @@ static void dump_stmts(std::ostream &out, const StmtList &stmts, int depth) {
       dump_expr(out, *s->target, depth + 1);
       dump_expr(out, *s->expr, depth + 1);
       break;
+    case StmtKind::While:
+      out << "while\n";
+      dump_expr(out, *s->expr, depth + 1);
+      dump_stmts(out, s->then_body, depth + 1);
+      break;
+    case StmtKind::Unroll:
+      out << "unroll " << s->count << "\n";
+      dump_stmts(out, s->then_body, depth + 1);
+      break;
+    case StmtKind::For:
+      out << "for " << s->target->name << "\n";
+      dump_expr(out, *s->expr, depth + 1);
+      dump_expr(out, *s->expr2, depth + 1);
+      dump_stmts(out, s->then_body, depth + 1);
+      break;
+    case StmtKind::Break: out << "break\n"; break;
+    case StmtKind::Continue: out << "continue\n"; break;
+    case StmtKind::Return: out << "return\n"; break;
     case StmtKind::If:
       out << "if\n";
       dump_expr(out, *s->expr, depth + 1);

@@ -30,6 +30,8 @@ enum class ExprKind {
   Unary,     // -a, !a, ~a
   Field,     // expr.name (args.filename)
   Ternary,   // c ? a : b
+  Tuple,     // (a, b, ...)
+  Cast,      // (uint8)e: `name` is the type name
 };
 
 enum class BinaryOp {
@@ -46,8 +48,9 @@ struct Expr {
   SourceRange loc;
   Type type;  // filled in by sema
 
-  // Integer
+  // Integer; Field on a tuple: the element index
   uint64_t int_value = 0;
+  bool arrow = false;  // Field written with "->"
   // String literal value, Builtin / Variable / Map / Call / Field name
   std::string name;
   // Map keys, Call arguments, Binary (lhs, rhs), Unary (operand),
@@ -64,13 +67,21 @@ enum class StmtKind {
   AssignVar,   // $x = e
   AssignMap,   // @m[k] = e
   If,          // if (c) { ... } else { ... }
+  While,       // while (c) { ... }
+  Unroll,      // unroll (N) { ... }: `count` copies of the body
+  For,         // for ($v : lo .. hi) { ... }: target = $v, expr = lo, expr2 = hi
+  Break,
+  Continue,
+  Return,
 };
 
 struct Stmt {
   StmtKind kind;
   SourceRange loc;
   ExprPtr target;  // AssignVar: Variable; AssignMap: Map
-  ExprPtr expr;    // the value, the condition of If, or the expression statement
+  ExprPtr expr;    // the value, the condition of If/While, or the expression statement
+  ExprPtr expr2;   // For: the end of the range (exclusive)
+  uint64_t count = 0;  // Unroll
   StmtList then_body;
   StmtList else_body;
   Stmt(StmtKind k, SourceRange l) : kind(k), loc(l) {}

@@ -191,6 +191,7 @@ private:
   bool failed_ = false;
   const ProbeInfo *probe_ = nullptr;
   std::map<std::string, Type> vars_;
+  int loop_depth_ = 0;
   std::map<std::string, elf::ElfFile *> elves_;
   std::vector<std::unique_ptr<elf::ElfFile>> elf_store_;
 };
@@ -506,7 +507,7 @@ void Analyzer::check_map_assign(Stmt &s) {
   check_expr(value);
   if (value.type.kind == Type::Kind::None)
     return;
-  if (!value.type.is_int() && !value.type.is_str()) {
+  if (!value.type.is_int() && !value.type.is_str() && value.type.kind != Type::Kind::Tuple) {
     error(value.loc, "cannot store a " + value.type.str() + " in a map");
     return;
   }
@@ -844,11 +845,65 @@ void Analyzer::check_expr(Expr &e) {
   case ExprKind::Call:
     check_call(e, false);
     return;
+  case ExprKind::Tuple: {
+    Type t;
+    t.kind = Type::Kind::Tuple;
+    for (auto &c : e.children) {
+      check_expr(*c);
+      if (c->type.kind == Type::Kind::None)
+        return;
+      if (!c->type.is_int() && !c->type.is_str()) {
+        error(c->loc, "a tuple element must be an integer or a string, not " + c->type.str());
+        return;
+      }
+      t.elems.push_back(storage_type(c->type));
+    }
+    e.type = t;
+    return;
+  }
+  case ExprKind::Cast: {
+    Expr &a = *e.children[0];
+    check_expr(a);
+    if (a.type.kind == Type::Kind::None)
+      return;
+    const std::string &n = e.name;
+    if (n.find('*') != std::string::npos || n.rfind("struct ", 0) == 0 ||
+        n.rfind("union ", 0) == 0 || n.rfind("enum ", 0) == 0) {
+      error(e.loc, "casts to '" + n + "' need kernel (BTF) or program (DWARF) types, which are "
+                   "not supported yet");
+      return;
+    }
+    if (!a.type.is_int()) {
+      error(e.loc, "cannot cast " + a.type.str() + " to " + n);
+      return;
+    }
+    if (n == "bool") {
+      e.type = Type::integer(1, false);
+      return;
+    }
+    bool is_signed = n[0] == 's' || n[0] == 'i';
+    uint32_t bits = static_cast<uint32_t>(strtoul(n.c_str() + n.find_first_of("0123456789"), nullptr, 10));
+    e.type = Type::integer(bits / 8, is_signed);
+    return;
+  }
   case ExprKind::Field: {
     Expr &obj = *e.children[0];
     check_expr(obj);
     if (obj.type.kind == Type::Kind::None)
       return;
+    if (obj.type.kind == Type::Kind::Tuple) {
+      if (e.arrow || e.name.empty() || !isdigit(static_cast<unsigned char>(e.name[0]))) {
+        error(e.loc, "a tuple's elements are read with .N (N from 0)");
+        return;
+      }
+      if (e.int_value >= obj.type.elems.size()) {
+        error(e.loc, "tuple index " + e.name + " is out of range (the tuple has " +
+                         std::to_string(obj.type.elems.size()) + " elements)");
+        return;
+      }
+      e.type = obj.type.elems[e.int_value];
+      return;
+    }
     if (obj.type.kind != Type::Kind::Args) {
       error(e.loc, "cannot take field '" + e.name + "' of " + obj.type.str());
       return;
@@ -942,7 +997,8 @@ void Analyzer::check_expr(Expr &e) {
       return;
     }
     Type t = storage_type(a.type);
-    if ((!a.type.is_int() && !a.type.is_str()) || !unify(t, storage_type(b.type))) {
+    if ((!a.type.is_int() && !a.type.is_str() && a.type.kind != Type::Kind::Tuple) ||
+        !unify(t, storage_type(b.type))) {
       error(e.loc, "the branches of ?: have different types: " + a.type.str() + " and " +
                        b.type.str());
       return;
@@ -971,7 +1027,7 @@ void Analyzer::check_stmt(Stmt &s) {
       vars_.emplace(s.target->name, Type());  // known, untyped: no follow-up errors
       return;
     }
-    if (!value.type.is_int() && !value.type.is_str()) {
+    if (!value.type.is_int() && !value.type.is_str() && value.type.kind != Type::Kind::Tuple) {
       error(value.loc, "cannot assign a " + value.type.str() + " to a variable");
       vars_.emplace(s.target->name, Type());
       return;
@@ -996,11 +1052,46 @@ void Analyzer::check_stmt(Stmt &s) {
     check_map_assign(s);
     return;
   case StmtKind::If:
+  case StmtKind::While:
     check_expr(*s.expr);
     if (s.expr->type.kind != Type::Kind::None && !s.expr->type.is_int())
       error(s.expr->loc, "condition must be an integer, not " + s.expr->type.str());
+    loop_depth_ += s.kind == StmtKind::While;
     check_stmts(s.then_body);
+    loop_depth_ -= s.kind == StmtKind::While;
     check_stmts(s.else_body);
+    return;
+  case StmtKind::Unroll:
+    if (s.count < 1 || s.count > 100)
+      error(s.loc, "unroll count must be from 1 to 100");
+    check_stmts(s.then_body);
+    return;
+  case StmtKind::For: {
+    check_expr(*s.expr);
+    check_expr(*s.expr2);
+    for (const Expr *b : {s.expr.get(), s.expr2.get()})
+      if (b->type.kind != Type::Kind::None && !b->type.is_int())
+        error(b->loc, "a for range bound must be an integer, not " + b->type.str());
+    auto it = vars_.find(s.target->name);
+    if (it != vars_.end() && it->second.kind != Type::Kind::None && !it->second.is_int()) {
+      error(s.target->loc, "variable " + s.target->name + " holds " + it->second.str() +
+                               "; it cannot be a loop counter");
+      return;
+    }
+    vars_[s.target->name] = Type::integer();
+    s.target->type = Type::integer();
+    loop_depth_++;
+    check_stmts(s.then_body);
+    loop_depth_--;
+    return;
+  }
+  case StmtKind::Break:
+  case StmtKind::Continue:
+    if (loop_depth_ == 0)
+      error(s.loc, std::string(s.kind == StmtKind::Break ? "break" : "continue") +
+                       " outside of a loop");
+    return;
+  case StmtKind::Return:
     return;
   }
 }
