@@ -83,8 +83,19 @@ std::unique_ptr<ElfFile> ElfFile::open(const std::string &path, std::string &err
     if (!gelf_getphdr(e, i, &ph))
       continue;
     if (ph.p_type == PT_LOAD)
-      f->segments_.push_back({ph.p_vaddr, ph.p_memsz, ph.p_offset});
+      f->segments_.push_back({ph.p_vaddr, ph.p_memsz, ph.p_offset, ph.p_filesz});
   }
+
+  size_t shstrndx = 0;
+  elf_getshdrstrndx(e, &shstrndx);
+  bool is64 = gelf_getclass(e) == ELFCLASS64;
+  struct RawUsdt {
+    UsdtNote note;
+    uint64_t base;
+  };
+  std::vector<RawUsdt> usdt;
+  uint64_t stapsdt_base = 0;
+  bool have_stapsdt_base = false;
 
   Elf_Scn *scn = nullptr;
   std::vector<Symbol> syms;
@@ -100,14 +111,58 @@ std::unique_ptr<ElfFile> ElfFile::open(const std::string &path, std::string &err
         size_t off = 0, name_off, desc_off;
         GElf_Nhdr nh;
         while (data && (off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+          const char *base = static_cast<const char *>(data->d_buf);
           if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-              memcmp(static_cast<char *>(data->d_buf) + name_off, "GNU", 4) == 0)
-            f->build_id_ =
-                hex(static_cast<unsigned char *>(data->d_buf) + desc_off, nh.n_descsz);
+              memcmp(base + name_off, "GNU", 4) == 0)
+            f->build_id_ = hex(reinterpret_cast<const unsigned char *>(base) + desc_off, nh.n_descsz);
+          // SystemTap SDT v3: desc = pc, base, semaphore (address-sized),
+          // then "provider\0name\0args\0".
+          if (nh.n_type == 3 && nh.n_namesz == 8 && memcmp(base + name_off, "stapsdt", 8) == 0) {
+            size_t asz = is64 ? 8 : 4;
+            if (nh.n_descsz < 3 * asz)
+              continue;
+            const char *d = base + desc_off;
+            auto addr = [&](size_t i) {
+              uint64_t v = 0;
+              if (is64) {
+                memcpy(&v, d + i * 8, 8);
+              } else {
+                uint32_t w;
+                memcpy(&w, d + i * 4, 4);
+                v = w;
+              }
+              return v;
+            };
+            RawUsdt r;
+            r.note.address = addr(0);
+            r.base = addr(1);
+            r.note.semaphore = addr(2);
+            const char *str = d + 3 * asz, *end = d + nh.n_descsz;
+            std::string parts[3];
+            for (int k = 0; k < 3 && str < end; k++) {
+              const char *z = static_cast<const char *>(memchr(str, 0, size_t(end - str)));
+              size_t len = z ? size_t(z - str) : size_t(end - str);
+              parts[k].assign(str, len);
+              str += len + 1;
+            }
+            r.note.provider = parts[0];
+            r.note.name = parts[1];
+            r.note.args = parts[2];
+            usdt.push_back(std::move(r));
+          }
+        }
+      }
+      if (pass == 0 && shstrndx) {
+        const char *sname = elf_strptr(e, shstrndx, sh.sh_name);
+        if (sname && strcmp(sname, ".stapsdt.base") == 0) {
+          stapsdt_base = sh.sh_addr;
+          have_stapsdt_base = true;
         }
       }
       if ((pass == 0 && sh.sh_type != SHT_SYMTAB) || (pass == 1 && sh.sh_type != SHT_DYNSYM))
         continue;
+      if (pass == 0)
+        f->has_symtab_ = true;
       Elf_Data *data = elf_getdata(scn, nullptr);
       if (!data || sh.sh_entsize == 0)
         continue;
@@ -136,6 +191,17 @@ std::unique_ptr<ElfFile> ElfFile::open(const std::string &path, std::string &err
                          [](const Symbol &a, const Symbol &b) { return a.name == b.name; }),
              syms.end());
   f->symbols_ = std::move(syms);
+  // Prelinking moves .stapsdt.base; the notes keep the link-time address:
+  // shift pc and semaphore by the difference.
+  for (auto &r : usdt) {
+    if (have_stapsdt_base && r.base) {
+      uint64_t delta = stapsdt_base - r.base;
+      r.note.address += delta;
+      if (r.note.semaphore)
+        r.note.semaphore += delta;
+    }
+    f->usdt_.push_back(std::move(r.note));
+  }
   return f;
 }
 
@@ -159,6 +225,13 @@ std::optional<uint64_t> ElfFile::address_to_offset(uint64_t address) const {
   for (const auto &seg : segments_)
     if (address >= seg.vaddr && address < seg.vaddr + seg.memsz)
       return address - seg.vaddr + seg.offset;
+  return std::nullopt;
+}
+
+std::optional<uint64_t> ElfFile::offset_to_address(uint64_t offset) const {
+  for (const auto &seg : segments_)
+    if (offset >= seg.offset && offset < seg.offset + seg.filesz)
+      return offset - seg.offset + seg.vaddr;
   return std::nullopt;
 }
 

@@ -40,6 +40,12 @@ public:
   std::vector<Symbol> functions() const;
   // Virtual address -> offset in the file, through the PT_LOAD segments.
   std::optional<uint64_t> address_to_offset(uint64_t address) const;
+  // Offset in the file -> virtual address (the inverse, for symbolizing
+  // addresses of a process through /proc/PID/maps).
+  std::optional<uint64_t> offset_to_address(uint64_t offset) const;
+  // Whether the file has a .symtab (else only .dynsym: a stripped binary,
+  // whose other symbols may be in a separate debug file).
+  bool has_symtab() const { return has_symtab_; }
   // GNU build-id as lowercase hex, or "" when the file has none.
   const std::string &build_id() const { return build_id_; }
   // USDT probe sites, in note order (a probe can have several sites).
@@ -51,8 +57,9 @@ private:
   std::string path_;
   std::string build_id_;
   bool exec_or_dyn_ = false;
+  bool has_symtab_ = false;
   struct Segment {
-    uint64_t vaddr, memsz, offset;
+    uint64_t vaddr, memsz, offset, filesz;
   };
   std::vector<Segment> segments_;
   std::vector<Symbol> symbols_;  // sorted by name

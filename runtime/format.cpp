@@ -3,6 +3,10 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <algorithm>
 
 namespace gt::rt {
 
@@ -45,27 +49,235 @@ std::string read_str(const uint8_t *p, uint32_t size) {
   return std::string(reinterpret_cast<const char *>(p), n);
 }
 
-std::string value_to_string(const meta::Type &t, const uint8_t *p) {
-  switch (t.kind) {
-  case meta::Type::Kind::None:
+namespace {
+
+std::string pointer_text(uint64_t addr) {
+  // As std::ostream prints a void *: "0" for null, else 0x and lowercase hex.
+  if (!addr)
+    return "0";
+  char buf[32];
+  snprintf(buf, sizeof buf, "0x%llx", (unsigned long long)addr);
+  return buf;
+}
+
+uint64_t u64_at(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+}  // namespace
+
+std::string format_ksym(uint64_t addr, Symbolizer *sym, bool offset) {
+  std::string name;
+  uint64_t off = 0;
+  if (sym && sym->kernel_symbol(addr, name, off))
+    return offset ? name + "+" + std::to_string(off) : name;
+  return pointer_text(addr);
+}
+
+std::string format_usym(uint64_t addr, uint32_t pid, Symbolizer *sym, bool offset) {
+  std::string name;
+  uint64_t off = 0;
+  if (sym && sym->user_symbol(addr, pid, name, off))
+    return offset ? name + "+" + std::to_string(off) : name;
+  return pointer_text(addr);
+}
+
+std::string format_stack(int64_t id, bool user, uint32_t pid, uint32_t limit, int indent,
+                         Symbolizer *sym) {
+  std::vector<uint64_t> addrs;
+  if (id < 0 || !sym || !sym->stack(id, addrs))
     return "";
-  case meta::Type::Kind::Int: {
+  std::string out = "\n";
+  std::string pad(size_t(indent > 0 ? indent : 0), ' ');
+  uint32_t n = 0;
+  for (uint64_t a : addrs) {
+    if (!a || (limit && n >= limit))
+      break;
+    n++;
+    out += pad;
+    out += user ? format_usym(a, pid, sym, true) : format_ksym(a, sym, true);
+    out += "\n";
+  }
+  return out;
+}
+
+std::string format_inet(const uint8_t *p) {
+  uint64_t family = u64_at(p);
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (family == AF_INET) {
+    if (!inet_ntop(AF_INET, p + 8, buf, sizeof buf))
+      return "";
+  } else if (family == AF_INET6) {
+    if (!inet_ntop(AF_INET6, p + 8, buf, sizeof buf))
+      return "";
+  } else {
+    return "";
+  }
+  return buf;
+}
+
+std::string format_buf(const uint8_t *p, uint32_t size) {
+  if (size < 8)
+    return "";
+  uint64_t len = std::min<uint64_t>(u64_at(p), size - 8);
+  std::string out;
+  for (uint64_t i = 0; i < len; i++) {
+    uint8_t c = p[8 + i];
+    if (c >= 0x20 && c <= 0x7e) {
+      out += char(c);
+    } else {
+      char b[8];
+      snprintf(b, sizeof b, "\\x%02x", c);
+      out += b;
+    }
+  }
+  return out;
+}
+
+std::string format_wall_time(const std::string &fmt, int64_t wall_ns) {
+  if (fmt.empty())
+    return "";
+  int64_t secs = wall_ns / 1000000000;
+  int64_t ns = wall_ns % 1000000000;
+  if (ns < 0) {
+    ns += 1000000000;
+    secs--;
+  }
+  // bpftrace's %f: the microseconds, 6 digits. "%%" stays for strftime.
+  char us[16];
+  snprintf(us, sizeof us, "%06lld", (long long)(ns / 1000));
+  std::string f;
+  for (size_t i = 0; i < fmt.size(); i++) {
+    if (fmt[i] == '%' && i + 1 < fmt.size()) {
+      if (fmt[i + 1] == 'f') {
+        f += us;
+        i++;
+        continue;
+      }
+      f += fmt[i];
+      f += fmt[++i];
+      continue;
+    }
+    f += fmt[i];
+  }
+  time_t t = time_t(secs);
+  struct tm tm;
+  if (!localtime_r(&t, &tm))
+    return "(?)";
+  std::vector<char> buf(f.size() * 4 + 256);
+  size_t n = strftime(buf.data(), buf.size(), f.c_str(), &tm);
+  if (n == 0)
+    return "(?)";
+  return std::string(buf.data(), n);
+}
+
+std::string format_strftime(const std::string &fmt, uint64_t boot_ns, int64_t boot_to_wall_ns) {
+  return format_wall_time(fmt, int64_t(boot_ns) + boot_to_wall_ns);
+}
+
+std::string value_to_string(const meta::Type &t, const uint8_t *p, Symbolizer *sym, int indent) {
+  using K = meta::Type::Kind;
+  switch (t.kind) {
+  case K::None:
+    return "";
+  case K::Int: {
     uint64_t v = read_int(p, t.size, t.is_signed);
     return t.is_signed ? std::to_string(int64_t(v)) : std::to_string(v);
   }
-  case meta::Type::Kind::Str:
+  case K::Str:
     return read_str(p, t.size);
-  case meta::Type::Kind::Tuple: {
+  case K::Tuple: {
     std::string s = "(";
     for (size_t i = 0; i < t.elems.size(); i++) {
       if (i)
         s += ", ";
-      s += value_to_string(t.elems[i], p + t.offsets[i]);
+      s += value_to_string(t.elems[i], p + t.offsets[i], sym, indent);
     }
     return s + ")";
   }
+  case K::Ksym:
+    return format_ksym(u64_at(p), sym);
+  case K::Usym:
+    return format_usym(u64_at(p), uint32_t(u64_at(p + 8)), sym);
+  case K::Kstack:
+  case K::Ustack:
+    return format_stack(int64_t(u64_at(p)), t.kind == K::Ustack, uint32_t(u64_at(p + 8)),
+                        t.stack_frames, indent, sym);
+  case K::Inet:
+    return format_inet(p);
+  case K::Timestamp:
+    return format_strftime(t.format, u64_at(p), sym ? sym->boot_to_wall_ns() : 0);
+  case K::Buf:
+    return format_buf(p, t.size);
   }
   return "";
+}
+
+std::string json_string(const std::string &s) {
+  std::string out = "\"";
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char b[8];
+          snprintf(b, sizeof b, "\\u%04x", c);
+          out += b;
+        } else {
+          out += char(c);
+        }
+      }
+      i++;
+      continue;
+    }
+    // A complete UTF-8 sequence passes through; a stray byte is escaped.
+    size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    bool ok = len && i + len <= s.size() && c != 0xc0 && c != 0xc1 && c < 0xf5;
+    for (size_t k = 1; ok && k < len; k++)
+      ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+    if (ok) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      char b[8];
+      snprintf(b, sizeof b, "\\u%04x", c);
+      out += b;
+      i++;
+    }
+  }
+  return out + "\"";
+}
+
+std::string value_to_json(const meta::Type &t, const uint8_t *p, Symbolizer *sym, int indent) {
+  using K = meta::Type::Kind;
+  switch (t.kind) {
+  case K::None:
+    return "null";
+  case K::Int:
+    return value_to_string(t, p, sym, indent);
+  case K::Tuple: {
+    std::string s = "[";
+    for (size_t i = 0; i < t.elems.size(); i++) {
+      if (i)
+        s += ",";
+      s += value_to_json(t.elems[i], p + t.offsets[i], sym, indent);
+    }
+    return s + "]";
+  }
+  default:
+    // Strings, symbols, stacks, addresses, buffers. (bpftrace 0.17 writes
+    // strftime() values unquoted, which is not JSON; we quote them.)
+    return json_string(value_to_string(t, p, sym, indent));
+  }
 }
 
 void append_format(std::string &out, const char *fmt, ...) {
@@ -139,7 +351,7 @@ PrintfFormatter::PrintfFormatter(const meta::Printf &p) : args_(p.args), offsets
       len = Len::Long;
       j++;
     }
-    if (j >= f.size() || !strchr("diuxXocsp", f[j]) || !f[j]) {
+    if (j >= f.size() || !strchr("diuxXocspr", f[j]) || !f[j]) {
       // Not a conversion we know: keep the text as written.
       lit.append(f, i, j - i);
       i = j;
@@ -172,7 +384,7 @@ PrintfFormatter::PrintfFormatter(const meta::Printf &p) : args_(p.args), offsets
     default:
       break;
     }
-    piece.text = cf + conv;
+    piece.text = cf + (conv == 'r' ? 's' : conv);
     // Format used when a string argument meets an integer conversion (and
     // vice versa): same flags and width, as %s.
     pieces_.push_back(piece);
@@ -180,7 +392,8 @@ PrintfFormatter::PrintfFormatter(const meta::Printf &p) : args_(p.args), offsets
   flush_lit();
 }
 
-void PrintfFormatter::format(const uint8_t *payload, size_t size, std::string &out) const {
+void PrintfFormatter::format(const uint8_t *payload, size_t size, std::string &out,
+                             Symbolizer *sym) const {
   for (const Piece &p : pieces_) {
     if (!p.conv) {
       out += p.text;
@@ -198,8 +411,8 @@ void PrintfFormatter::format(const uint8_t *payload, size_t size, std::string &o
     }
     const uint8_t *data = payload + off;
     if (t.kind != meta::Type::Kind::Int) {
-      std::string s = value_to_string(t, data);
-      if (p.conv == 's') {
+      std::string s = value_to_string(t, data, sym);
+      if (p.conv == 's' || p.conv == 'r') {
         append_format(out, p.text.c_str(), s.c_str());
       } else {
         // Mismatched conversion (the compiler rejects these): print the text.
@@ -209,6 +422,7 @@ void PrintfFormatter::format(const uint8_t *payload, size_t size, std::string &o
     }
     uint64_t v = read_int(data, t.size, t.is_signed);
     switch (p.conv) {
+    case 'r':
     case 's': {
       std::string s = t.is_signed ? std::to_string(int64_t(v)) : std::to_string(v);
       append_format(out, p.text.c_str(), s.c_str());

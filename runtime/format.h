@@ -12,6 +12,24 @@
 
 namespace gt::rt {
 
+// What the values of the kinds Ksym, Usym, Kstack, Ustack and Timestamp
+// refer to, outside the record: symbol tables, the gt_stacks map, the boot
+// time. The session implements it (runtime/symbolizer.h); tests use fakes.
+// Without one (nullptr), addresses print in hex and stacks as "".
+class Symbolizer {
+public:
+  virtual ~Symbolizer() = default;
+  // The kernel symbol containing `addr` and the offset into it.
+  virtual bool kernel_symbol(uint64_t addr, std::string &name, uint64_t &offset) = 0;
+  // The symbol containing `addr` in process `pid`.
+  virtual bool user_symbol(uint64_t addr, uint32_t pid, std::string &name, uint64_t &offset) = 0;
+  // The addresses of stack `id` in the gt_stacks map (0-terminated or full);
+  // false when it cannot be read.
+  virtual bool stack(int64_t id, std::vector<uint64_t> &addrs) = 0;
+  // CLOCK_REALTIME minus CLOCK_BOOTTIME, in nanoseconds.
+  virtual int64_t boot_to_wall_ns() = 0;
+};
+
 // An integer of `size` bytes (1, 2, 4 or 8; little-endian) at `p`, sign- or
 // zero-extended to 64 bits. Unaligned reads are fine.
 uint64_t read_int(const uint8_t *p, uint32_t size, bool is_signed);
@@ -19,11 +37,45 @@ uint64_t read_int(const uint8_t *p, uint32_t size, bool is_signed);
 std::string read_str(const uint8_t *p, uint32_t size);
 // A value the way bpftrace prints it in map keys and values: integers in
 // decimal (signed per the type), strings raw, tuples as "(a, b, c)".
-std::string value_to_string(const meta::Type &t, const uint8_t *p);
+// `indent` is the indentation of stack frames: bpftrace uses 4 in map keys
+// and 8 everywhere else.
+std::string value_to_string(const meta::Type &t, const uint8_t *p, Symbolizer *sym = nullptr,
+                            int indent = 8);
+// The same value as bpftrace -f json writes it: integers as numbers, tuples
+// as [a,b] (no spaces), everything else as a JSON string of its text.
+std::string value_to_json(const meta::Type &t, const uint8_t *p, Symbolizer *sym = nullptr,
+                          int indent = 8);
+// A JSON string literal (with the quotes). Control characters are escaped
+// as bpftrace does (\n \r \t \" \\, others \u00XX); valid UTF-8 passes
+// through; other bytes >= 0x80 become \u00XX (bpftrace 0.17 writes the
+// invalid \uffffffXX there).
+std::string json_string(const std::string &s);
+
+// The new value kinds, as bpftrace 0.17 prints them:
+// ksym()/usym(): the bare symbol; unknown: the address as C++ prints a
+// pointer ("0x1234", "0" for 0). With `offset`, "sym+off" (stack frames).
+std::string format_ksym(uint64_t addr, Symbolizer *sym, bool offset = false);
+std::string format_usym(uint64_t addr, uint32_t pid, Symbolizer *sym, bool offset = false);
+// kstack/ustack: "" when the stack cannot be read, else "\n" then each frame
+// on its own line, `indent` spaces first, as sym+off (hex when unknown),
+// ending with "\n". `limit` frames at most (0: all).
+std::string format_stack(int64_t id, bool user, uint32_t pid, uint32_t limit, int indent,
+                         Symbolizer *sym);
+// ntop(): {u64 family; u8 addr[16]} as inet_ntop prints it ("" for an
+// unknown family).
+std::string format_inet(const uint8_t *p);
+// buf(): {u64 length; u8 data[size - 8]}: printable ASCII as is, every
+// other byte as \xNN.
+std::string format_buf(const uint8_t *p, uint32_t size);
+// strftime(fmt, t) for t = nanoseconds since boot: local time, with
+// bpftrace's %f (microseconds, 6 digits). "(?)" when strftime fails.
+std::string format_strftime(const std::string &fmt, uint64_t boot_ns, int64_t boot_to_wall_ns);
+// A time in nanoseconds since the epoch, local time.
+std::string format_wall_time(const std::string &fmt, int64_t wall_ns);
 
 // A printf() format parsed once and applied to every record of that call site.
 //
-// Conversions: %d %i %u %x %X %o %c %s %p and %%, with flags (- + space 0 #),
+// Conversions: %d %i %u %x %X %o %c %s %p %r and %%, with flags (- + space 0 #),
 // width, precision and the length modifiers hh h l ll j z t (q and L are
 // taken as ll). Integers behave exactly as C's printf given the value: no
 // modifier means int / unsigned int (so %d of 5000000000 prints 705032704,
@@ -36,10 +88,12 @@ public:
 
   // Appends the text for one record. `payload` is what follows the 8-byte
   // event header; arguments that would lie past `size` print as "<?>".
-  void format(const uint8_t *payload, size_t size, std::string &out) const;
-  std::string format(const uint8_t *payload, size_t size) const {
+  // %s prints any value as value_to_string does; %r prints buf() values.
+  void format(const uint8_t *payload, size_t size, std::string &out,
+              Symbolizer *sym = nullptr) const;
+  std::string format(const uint8_t *payload, size_t size, Symbolizer *sym = nullptr) const {
     std::string s;
-    format(payload, size, s);
+    format(payload, size, s, sym);
     return s;
   }
 

@@ -80,7 +80,10 @@ void key_elems(const Type &t, std::vector<std::pair<const Type *, uint32_t>> &ou
   }
 }
 
-std::string key_to_string(const Type &t, const uint8_t *key) {
+// Map keys print their stacks indented by 4, as bpftrace does.
+constexpr int kKeyIndent = 4;
+
+std::string key_to_string(const Type &t, const uint8_t *key, Symbolizer *sym) {
   if (t.kind == Type::Kind::None)
     return "";
   std::vector<std::pair<const Type *, uint32_t>> elems;
@@ -89,9 +92,22 @@ std::string key_to_string(const Type &t, const uint8_t *key) {
   for (size_t i = 0; i < elems.size(); i++) {
     if (i)
       s += ", ";
-    s += value_to_string(*elems[i].first, key + elems[i].second);
+    s += value_to_string(*elems[i].first, key + elems[i].second, sym, kKeyIndent);
   }
   return s + "]";
+}
+
+// The key of a -f json map entry: the elements' text joined by "," (bpftrace).
+std::string key_to_json(const Type &t, const uint8_t *key, Symbolizer *sym) {
+  std::vector<std::pair<const Type *, uint32_t>> elems;
+  key_elems(t, elems);
+  std::string s;
+  for (size_t i = 0; i < elems.size(); i++) {
+    if (i)
+      s += ",";
+    s += value_to_string(*elems[i].first, key + elems[i].second, sym, kKeyIndent);
+  }
+  return json_string(s);
 }
 
 // bpftrace's sort_by_key: integers as unsigned 64-bit, strings with strcmp,
@@ -114,6 +130,11 @@ int compare_value(const Type &t, const uint8_t *a, const uint8_t *b) {
       if (int c = compare_value(t.elems[i], a + t.offsets[i], b + t.offsets[i]))
         return c;
     return 0;
+  default: {
+    // Addresses, stack ids, buffers: by their bytes, for a stable order.
+    int c = memcmp(a, b, t.size);
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+  }
   }
   return 0;
 }
@@ -130,10 +151,16 @@ bool arg_signed(const meta::Map &m) {
   return m.value.kind != Type::Kind::Int || m.value.is_signed;
 }
 
-void print_hist_map(const meta::Map &map, const std::vector<RawEntry> &entries, unsigned ncpus,
-                    std::string &out) {
-  // Group the buckets by user key (the BPF key without its last 8 bytes).
-  std::map<std::vector<uint8_t>, std::vector<uint64_t>> by_key;
+struct HistEntry {
+  const std::vector<uint8_t> *key;  // user key (empty for a keyless map)
+  const std::vector<uint64_t> *counts;
+};
+
+// Groups the buckets of a hist/lhist map by user key (the BPF key without
+// its last 8 bytes) and sorts the entries by total count, ascending.
+void collect_hist(const meta::Map &map, const std::vector<RawEntry> &entries, unsigned ncpus,
+                  std::map<std::vector<uint8_t>, std::vector<uint64_t>> &by_key,
+                  std::vector<HistEntry> &order) {
   size_t stride = map.per_cpu ? std::max<size_t>(8, (map.value_size + 7) / 8 * 8) : 0;
   unsigned n = map.per_cpu ? std::max(1u, ncpus) : 1;
   size_t nbuckets;
@@ -159,32 +186,114 @@ void print_hist_map(const meta::Map &map, const std::vector<RawEntry> &entries, 
       counts.resize(nbuckets);
     counts[bucket] += total;
   }
-  if (by_key.empty()) {
-    out += "\n";
-    return;
-  }
-  std::vector<std::pair<const std::vector<uint8_t> *, uint64_t>> order;
+  std::vector<std::pair<HistEntry, uint64_t>> totals;
   for (const auto &kv : by_key) {
     uint64_t total = 0;
     for (uint64_t c : kv.second)
       total += c;
-    order.push_back({&kv.first, total});
+    totals.push_back({HistEntry{&kv.first, &kv.second}, total});
   }
-  std::stable_sort(order.begin(), order.end(),
+  std::stable_sort(totals.begin(), totals.end(),
                    [](const auto &a, const auto &b) { return a.second < b.second; });
-  for (const auto &o : order) {
-    const auto &counts = by_key[*o.first];
+  for (const auto &t : totals)
+    order.push_back(t.first);
+}
+
+bool has_user_key(const meta::Map &map, const std::vector<uint8_t> &ukey) {
+  return map.key.kind != Type::Kind::None && ukey.size() >= map.key.size;
+}
+
+void print_hist_map(const meta::Map &map, const std::vector<RawEntry> &entries, unsigned ncpus,
+                    Symbolizer *sym, std::string &out) {
+  std::map<std::vector<uint8_t>, std::vector<uint64_t>> by_key;
+  std::vector<HistEntry> order;
+  collect_hist(map, entries, ncpus, by_key, order);
+  if (order.empty()) {
+    out += "\n";
+    return;
+  }
+  for (const HistEntry &h : order) {
     std::string keytext;
-    if (map.key.kind != Type::Kind::None && o.first->size() >= map.key.size)
-      keytext = key_to_string(map.key, o.first->data());
+    if (has_user_key(map, *h.key))
+      keytext = key_to_string(map.key, h.key->data(), sym);
     out += map.name + keytext + ": \n";
     if (map.kind == MapKind::Hist)
-      out += format_hist(counts);
+      out += format_hist(*h.counts);
     else
-      out += format_lhist(counts, map.lhist_min, map.lhist_max, map.lhist_step);
+      out += format_lhist(*h.counts, map.lhist_min, map.lhist_max, map.lhist_step);
     out += "\n";
   }
 }
+
+// [{"min": 4, "max": 7, "count": 1}, ...] from the first to the last
+// non-empty bucket, as bpftrace -f json writes a histogram.
+std::string hist_json(const meta::Map &map, const std::vector<uint64_t> &counts) {
+  size_t lo = 0, hi = 0;
+  uint64_t max = 0;
+  std::string out = "[";
+  if (!nonzero_range(counts, lo, hi, max))
+    return out + "]";
+  int64_t step = map.lhist_step > 0 ? map.lhist_step : 1;
+  size_t last = size_t(std::max<int64_t>(0, (map.lhist_max - map.lhist_min) / step)) + 1;
+  for (size_t i = lo; i <= hi; i++) {
+    if (i > lo)
+      out += ", ";
+    std::string c = std::to_string(counts[i]);
+    if (map.kind == MapKind::Hist) {
+      if (i == 0) {
+        out += "{\"max\": -1, \"count\": " + c + "}";
+      } else if (i == 1) {
+        out += "{\"min\": 0, \"max\": 0, \"count\": " + c + "}";
+      } else {
+        unsigned __int128 lo_v = (unsigned __int128)1 << (i - 2);
+        unsigned __int128 hi_v = ((unsigned __int128)1 << (i - 1)) - 1;
+        out += "{\"min\": " + std::to_string(uint64_t(lo_v)) +
+               ", \"max\": " + std::to_string(uint64_t(hi_v)) + ", \"count\": " + c + "}";
+      }
+    } else {
+      if (i == 0)
+        out += "{\"max\": " + std::to_string(map.lhist_min - 1) + ", \"count\": " + c + "}";
+      else if (i >= last)
+        out += "{\"min\": " + std::to_string(map.lhist_max) + ", \"count\": " + c + "}";
+      else
+        out += "{\"min\": " + std::to_string(map.lhist_min + int64_t(i - 1) * step) +
+               ", \"max\": " + std::to_string(map.lhist_min + int64_t(i) * step - 1) +
+               ", \"count\": " + c + "}";
+    }
+  }
+  return out + "]";
+}
+
+void print_hist_map_json(const meta::Map &map, const std::vector<RawEntry> &entries,
+                         unsigned ncpus, Symbolizer *sym, std::string &out) {
+  std::map<std::vector<uint8_t>, std::vector<uint64_t>> by_key;
+  std::vector<HistEntry> order;
+  collect_hist(map, entries, ncpus, by_key, order);
+  if (order.empty())
+    return;
+  out += "{\"type\": \"hist\", \"data\": {" + json_string(map.name) + ": ";
+  if (map.key.kind == Type::Kind::None) {
+    out += hist_json(map, *order.front().counts);
+  } else {
+    out += "{";
+    bool first = true;
+    for (const HistEntry &h : order) {
+      if (!has_user_key(map, *h.key))
+        continue;
+      if (!first)
+        out += ", ";
+      first = false;
+      out += key_to_json(map.key, h.key->data(), sym) + ": " + hist_json(map, *h.counts);
+    }
+    out += "}";
+  }
+  out += "}}\n";
+}
+
+// The entries of a non-histogram map, merged over CPUs and sorted as
+// bpftrace sorts them.
+void collect_items(const meta::Map &map, const std::vector<RawEntry> &entries, unsigned ncpus,
+                   std::vector<Item> &items);
 
 }  // namespace
 
@@ -233,16 +342,21 @@ std::string format_lhist(const std::vector<uint64_t> &counts, int64_t min, int64
   return out;
 }
 
-void print_map(const meta::Map &map, const std::vector<RawEntry> &entries, unsigned ncpus,
-               std::string &out) {
-  if (map.kind == MapKind::Hist || map.kind == MapKind::Lhist) {
-    print_hist_map(map, entries, ncpus, out);
-    return;
-  }
+namespace {
+
+std::pair<int64_t, uint64_t> average_of(const meta::Map &map, const Item &it) {
+  if (!it.count)
+    return {0, 0};
+  if (arg_signed(map))
+    return {it.sval / int64_t(it.count), 0};
+  return {0, it.uval / it.count};
+}
+
+void collect_items(const meta::Map &map, const std::vector<RawEntry> &entries, unsigned ncpus,
+                   std::vector<Item> &items) {
   const bool is_signed = arg_signed(map);
   const size_t stride = map.per_cpu ? std::max<size_t>(8, (map.value_size + 7) / 8 * 8) : 0;
   const unsigned n = map.per_cpu ? std::max(1u, ncpus) : 1;
-  std::vector<Item> items;
   for (const RawEntry &e : entries) {
     Item it;
     if (map.key.kind != Type::Kind::None) {
@@ -323,26 +437,7 @@ void print_map(const meta::Map &map, const std::vector<RawEntry> &entries, unsig
     items.push_back(it);
   }
 
-  if (items.empty()) {
-    // bpftrace 0.17 prints a keyless count() that never fired as 0; every
-    // other empty map as a blank line (two for avg/stats).
-    if (map.kind == MapKind::Count && map.key.kind == Type::Kind::None) {
-      out += map.name + ": 0\n";
-      return;
-    }
-    out += "\n";
-    if (map.kind == MapKind::Avg || map.kind == MapKind::Stats)
-      out += "\n";
-    return;
-  }
-
-  auto average = [&](const Item &it) -> std::pair<int64_t, uint64_t> {
-    if (!it.count)
-      return {0, 0};
-    if (is_signed)
-      return {it.sval / int64_t(it.count), 0};
-    return {0, it.uval / it.count};
-  };
+  auto average = [&](const Item &it) { return average_of(map, it); };
 
   // First by key (also the tie-break), then by value where bpftrace does.
   std::stable_sort(items.begin(), items.end(), [&](const Item &a, const Item &b) {
@@ -364,42 +459,121 @@ void print_map(const meta::Map &map, const std::vector<RawEntry> &entries, unsig
     });
   }
 
+}
+
+// The value of one entry as text ("5", "count 1, average 7, total 7").
+std::string item_text(const meta::Map &map, const Item &it, Symbolizer *sym) {
+  const bool is_signed = arg_signed(map);
+  switch (map.kind) {
+  case MapKind::Value:
+    return value_to_string(map.value, it.raw, sym);
+  case MapKind::Count:
+    return std::to_string(it.uval);
+  case MapKind::Sum:
+  case MapKind::Min:
+  case MapKind::Max:
+    return is_signed ? std::to_string(it.sval) : std::to_string(it.uval);
+  case MapKind::Avg: {
+    auto a = average_of(map, it);
+    return is_signed ? std::to_string(a.first) : std::to_string(a.second);
+  }
+  case MapKind::Stats: {
+    auto a = average_of(map, it);
+    return "count " + std::to_string(it.count) + ", average " +
+           (is_signed ? std::to_string(a.first) : std::to_string(a.second)) + ", total " +
+           (is_signed ? std::to_string(it.sval) : std::to_string(it.uval));
+  }
+  default:
+    return "";
+  }
+}
+
+std::string item_json(const meta::Map &map, const Item &it, Symbolizer *sym) {
+  const bool is_signed = arg_signed(map);
+  switch (map.kind) {
+  case MapKind::Value:
+    return value_to_json(map.value, it.raw, sym);
+  case MapKind::Stats: {
+    auto a = average_of(map, it);
+    return "{\"count\": " + std::to_string(it.count) + ", \"average\": " +
+           (is_signed ? std::to_string(a.first) : std::to_string(a.second)) +
+           ", \"total\": " + (is_signed ? std::to_string(it.sval) : std::to_string(it.uval)) +
+           "}";
+  }
+  default:
+    return item_text(map, it, sym);
+  }
+}
+
+bool is_keyless_count(const meta::Map &map) {
+  return map.kind == MapKind::Count && map.key.kind == Type::Kind::None;
+}
+
+}  // namespace
+
+void print_map(const meta::Map &map, const std::vector<RawEntry> &entries, unsigned ncpus,
+               std::string &out, Symbolizer *sym) {
+  if (map.kind == MapKind::Hist || map.kind == MapKind::Lhist) {
+    print_hist_map(map, entries, ncpus, sym, out);
+    return;
+  }
+  std::vector<Item> items;
+  collect_items(map, entries, ncpus, items);
+  if (items.empty()) {
+    // bpftrace 0.17 prints a keyless count() that never fired as 0; every
+    // other empty map as a blank line (two for avg/stats).
+    if (is_keyless_count(map)) {
+      out += map.name + ": 0\n";
+      return;
+    }
+    out += "\n";
+    if (map.kind == MapKind::Avg || map.kind == MapKind::Stats)
+      out += "\n";
+    return;
+  }
   for (const Item &it : items) {
     out += map.name;
     if (it.key)
-      out += key_to_string(map.key, it.key);
+      out += key_to_string(map.key, it.key, sym);
     out += ": ";
-    switch (map.kind) {
-    case MapKind::Value:
-      out += value_to_string(map.value, it.raw);
-      break;
-    case MapKind::Count:
-      out += std::to_string(it.uval);
-      break;
-    case MapKind::Sum:
-    case MapKind::Min:
-    case MapKind::Max:
-      out += is_signed ? std::to_string(it.sval) : std::to_string(it.uval);
-      break;
-    case MapKind::Avg: {
-      auto a = average(it);
-      out += is_signed ? std::to_string(a.first) : std::to_string(a.second);
-      break;
-    }
-    case MapKind::Stats: {
-      auto a = average(it);
-      out += "count " + std::to_string(it.count) + ", average " +
-             (is_signed ? std::to_string(a.first) : std::to_string(a.second)) + ", total " +
-             (is_signed ? std::to_string(it.sval) : std::to_string(it.uval));
-      break;
-    }
-    default:
-      break;
-    }
+    out += item_text(map, it, sym);
     out += "\n";
   }
   if (map.kind == MapKind::Avg || map.kind == MapKind::Stats)
     out += "\n";
+}
+
+void print_map_json(const meta::Map &map, const std::vector<RawEntry> &entries, unsigned ncpus,
+                    std::string &out, Symbolizer *sym) {
+  if (map.kind == MapKind::Hist || map.kind == MapKind::Lhist) {
+    print_hist_map_json(map, entries, ncpus, sym, out);
+    return;
+  }
+  std::vector<Item> items;
+  collect_items(map, entries, ncpus, items);
+  const char *type = map.kind == MapKind::Avg || map.kind == MapKind::Stats ? "stats" : "map";
+  std::string head = std::string("{\"type\": \"") + type + "\", \"data\": {" +
+                     json_string(map.name) + ": ";
+  if (items.empty()) {
+    // bpftrace -f json prints nothing for an empty map, except the 0 of a
+    // keyless count().
+    if (is_keyless_count(map))
+      out += head + "0}}\n";
+    return;
+  }
+  out += head;
+  if (map.key.kind == Type::Kind::None) {
+    out += item_json(map, items.front(), sym);
+  } else {
+    out += "{";
+    for (size_t i = 0; i < items.size(); i++) {
+      if (i)
+        out += ", ";
+      out += key_to_json(map.key, items[i].key, sym) + ": " + item_json(map, items[i], sym);
+    }
+    out += "}";
+  }
+  out += "}}\n";
 }
 
 }  // namespace gt::rt

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/format.h"
 #include "runtime/metadata.h"
 
 namespace gt::rt {
@@ -31,8 +32,19 @@ struct RawEntry {
 
 // Appends the text for one map. `ncpus` is the number of per-CPU slots in
 // each value when `map.per_cpu` (libbpf_num_possible_cpus()), ignored otherwise.
+// `sym` resolves symbols and stacks in keys and values (nullptr: hex).
 void print_map(const meta::Map &map, const std::vector<RawEntry> &entries, unsigned ncpus,
-               std::string &out);
+               std::string &out, Symbolizer *sym = nullptr);
+
+// The same map as bpftrace 0.17 -f json prints it: one line
+// {"type": "map"|"stats"|"hist", "data": {"@name": VALUE}}, VALUE being the
+// value of a keyless map or {"key": value, ...} in the text order (keys of
+// several elements joined by ","); count/sum/min/max/avg values are numbers,
+// stats {"count": c, "average": a, "total": t}, hist/lhist an array of
+// {"min": lo, "max": hi, "count": n} buckets. An empty map prints nothing
+// (a keyless count() prints 0).
+void print_map_json(const meta::Map &map, const std::vector<RawEntry> &entries, unsigned ncpus,
+                    std::string &out, Symbolizer *sym = nullptr);
 
 // The histogram body as bpftrace prints it: `counts[i]` is bucket i with the
 // layout of docs/architecture.md (hist: 0 negative, 1 zero, i >= 2

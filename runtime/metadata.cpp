@@ -169,6 +169,7 @@ std::string serialize(const Program &p) {
     joins.push_back({{"separator", v.separator}, {"count", v.count}, {"size", v.size}});
   j["joins"] = joins;
   j["needs_stacks"] = p.needs_stacks;
+  j["uses_system"] = p.uses_system;
   json bins = json::array();
   for (const auto &b : p.binaries)
     bins.push_back({{"path", b.path}, {"build_id", b.build_id}});
@@ -241,6 +242,7 @@ Program deserialize(const std::string &text) {
         p.joins.push_back({v.at("separator").get<std::string>(), v.at("count").get<uint32_t>(),
                            v.at("size").get<uint32_t>()});
     p.needs_stacks = j.value("needs_stacks", false);
+    p.uses_system = j.value("uses_system", false);
     for (const auto &b : j.at("binaries"))
       p.binaries.push_back({b.at("path").get<std::string>(), b.at("build_id").get<std::string>()});
   } catch (const json::exception &e) {

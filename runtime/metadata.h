@@ -188,6 +188,7 @@ struct Program {
   std::vector<PrintValue> print_values;   // print(expr)
   std::vector<Join> joins;                // join(...)
   bool needs_stacks = false;              // the object has the "gt_stacks" map
+  bool uses_system = false;               // system() is called: needs --unsafe
   uint32_t ringbuf_size = 0;    // bytes, power of two, multiple of the page size
   // Binaries whose symbols/DWARF were used, and their GNU build-ids (hex), so the
   // runtime can refuse to attach to a different build.
@@ -200,14 +201,16 @@ struct Program {
 
 // The program's only .rodata variable, at offset 0, written by the runtime
 // before load (bpf_map__set_initial_value on the ".rodata" map):
-//   struct gt_config { u32 target_pid; u32 reserved; };
+//   struct gt_config { u32 target_pid; u32 reserved; u64 start_ns; };
 // target_pid != 0 restricts every probe except BEGIN/END/interval to that
 // process (uprobes are also attached for that pid only). Being read-only data,
 // the verifier prunes the check when it is 0.
 inline constexpr const char *kConfigVar = "gt_config";
+// start_ns: CLOCK_MONOTONIC when the program was loaded, for `elapsed`.
 struct Config {
   uint32_t target_pid = 0;
   uint32_t reserved = 0;
+  uint64_t start_ns = 0;
 };
 
 std::string serialize(const Program &p);

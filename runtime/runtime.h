@@ -38,6 +38,12 @@ struct RunOptions {
   bool dry_run = false;        // load through the verifier, attach nothing, print nothing
   bool dump_verifier = false;  // print every program's verifier log (level 2) to stderr
   FILE *out = stdout;          // program output: "Attaching", printf, maps
+  // -f json: every output is one line of JSON, as bpftrace 0.17 -f json
+  // writes it (docs/cli.md).
+  bool json = false;
+  // --unsafe: system() may run commands. Without it, the first system()
+  // event stops the run with an error.
+  bool unsafe = false;
   // Called once every probe is attached and BEGIN has run (tracerun lets
   // the -c child exec here).
   std::function<void()> on_attached;

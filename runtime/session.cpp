@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <linux/perf_event.h>
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -22,6 +24,7 @@
 #include "runtime/map_printer.h"
 #include "runtime/ring_reader.h"
 #include "runtime/runtime.h"
+#include "runtime/symbolizer.h"
 #include "runtime/tracefs.h"
 #include "runtime/verifier_log.h"
 
@@ -39,6 +42,10 @@ void on_signal(int) { g_stop = 1; }
 // of them go to stderr when GT_LIBBPF_DEBUG is set.
 std::string g_libbpf_last_warning;
 bool g_libbpf_debug = false;
+// From "prog 'NAME': BPF program load failed: REASON": the program libbpf
+// could not load and why (libbpf unloads every program on failure, so the
+// fds do not tell which one it was).
+std::string g_failed_prog, g_failed_reason;
 
 int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
   if (g_libbpf_debug)
@@ -52,6 +59,12 @@ int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
     if (s.rfind("libbpf: ", 0) == 0)
       s = s.substr(8);
     g_libbpf_last_warning = s;
+    const std::string marker = "': BPF program load failed: ";
+    size_t m = s.find(marker);
+    if (s.rfind("prog '", 0) == 0 && m != std::string::npos) {
+      g_failed_prog = s.substr(6, m - 6);
+      g_failed_reason = s.substr(m + marker.size());
+    }
   }
   return 0;
 }
@@ -117,11 +130,23 @@ private:
   void attach(const meta::Probe &p);
   void attach_uprobe(const meta::Probe &p, bpf_program *prog);
   void attach_perf(const meta::Probe &p, bpf_program *prog, bool every_cpu);
+  void attach_kprobe(const meta::Probe &p, bpf_program *prog);
+  void attach_software(const meta::Probe &p, bpf_program *prog);
+  void attach_usdt(const meta::Probe &p, bpf_program *prog);
+  std::string binary_path(const meta::Probe &p);
   void detach_all();
   size_t drain(bool all = false);
   void flush_pending();
   void check_lost(bool final);
   void print_maps();
+  // The entries of a user map as the printers take them.
+  bool read_map(const meta::Map &m, meta::Map &mm, std::vector<RawEntry> &entries);
+  void print_one_map(const meta::Map &m, std::string &out);
+  void clear_map(const meta::Map &m, bool zero);
+  void emit_json(const char *type, const std::string &data_json);
+  void run_system(const std::string &cmd);
+  void cat_file(const std::string &path);
+  const meta::Map *map_at(uint32_t id) { return id < prog_.maps.size() ? &prog_.maps[id] : nullptr; }
   void print_lost_summary();
   bpf_program *program_for(const meta::Probe &p);
   std::string attach_error(const meta::Probe &p, const std::string &why) {
@@ -145,6 +170,10 @@ private:
   std::vector<uint64_t> lost_buf_;
   std::vector<PrintfFormatter> printfs_;
   std::string pending_;  // formatted events not yet written to out_
+  std::unique_ptr<SessionSymbolizer> sym_;
+  bool uses_usym_ = false;  // refresh the watched process's mappings while it runs
+  std::string fatal_;       // an event that stops the run with this error
+  int64_t last_refresh_ms_ = 0;
   bool exit_ = false;
   int pidfd_ = -1;
 };
@@ -162,6 +191,8 @@ Session::~Session() {
 
 void Session::open() {
   g_libbpf_debug = getenv("GT_LIBBPF_DEBUG") != nullptr;
+  g_failed_prog.clear();
+  g_failed_reason.clear();
   libbpf_set_print(libbpf_print);
   LIBBPF_OPTS(bpf_object_open_opts, oo);
   std::string name = obj_.name();
@@ -184,11 +215,14 @@ void Session::configure() {
   if (rodata) {
     size_t size = 0;
     const void *init = bpf_map__initial_value(rodata, &size);
-    if (init && size >= sizeof(meta::Config)) {
+    if (init && size >= 8) {
       std::vector<char> v(static_cast<const char *>(init), static_cast<const char *>(init) + size);
       meta::Config cfg;
       cfg.target_pid = opts_.target_pid;
-      memcpy(v.data(), &cfg, sizeof cfg);
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);  // bpf_ktime_get_ns()'s clock
+      cfg.start_ns = uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+      memcpy(v.data(), &cfg, std::min(size, sizeof cfg));
       int err = bpf_map__set_initial_value(rodata, v.data(), v.size());
       if (err)
         throw Error("cannot set the program configuration: " + errstr(err));
@@ -229,10 +263,14 @@ void Session::load_failed(int err) {
   // The first program (in load order) without an fd is the one that failed.
   bpf_program *failed = nullptr;
   bpf_program *p;
-  bpf_object__for_each_program(p, bpf_) {
-    if (bpf_program__autoload(p) && bpf_program__fd(p) < 0) {
-      failed = p;
-      break;
+  if (!g_failed_prog.empty())
+    failed = bpf_object__find_program_by_name(bpf_, g_failed_prog.c_str());
+  if (!failed) {
+    bpf_object__for_each_program(p, bpf_) {
+      if (bpf_program__autoload(p) && bpf_program__fd(p) < 0) {
+        failed = p;
+        break;
+      }
     }
   }
   std::string log;
@@ -241,6 +279,23 @@ void Session::load_failed(int err) {
     const char *b = bpf_program__log_buf(failed, &sz);
     if (b)
       log.assign(b, strnlen(b, sz));
+  }
+  if (failed && log.empty() && bpf_program__type(failed) == BPF_PROG_TYPE_TRACING) {
+    // fentry/fexit: the kernel refuses the program before verifying it
+    // when it cannot attach BPF trampolines (no ftrace function tracer).
+    std::string name = bpf_program__name(failed);
+    std::string spec = "program " + name;
+    for (const auto &pr : prog_.probes)
+      if (pr.prog_name == name)
+        spec = pr.spec;
+    std::string terr;
+    std::string root = gt::tracefs::root(terr);
+    bool no_ftrace = !root.empty() && access((root + "/available_filter_functions").c_str(), F_OK) != 0;
+    std::string why = g_failed_reason.empty() ? errstr(err) : g_failed_reason;
+    throw Error("this kernel has no BPF trampolines" +
+                std::string(no_ftrace ? " (no ftrace function tracer, CONFIG_FUNCTION_TRACER)"
+                                      : " for fentry/fexit (ftrace direct calls)") +
+                ": cannot load " + spec + ": " + why);
   }
   if (!failed || log.empty())
     throw Error("cannot load the BPF programs of '" + obj_.name() + "': " +
@@ -295,6 +350,28 @@ void Session::setup_events() {
   ncpus_ = n > 0 ? n : 1;
   for (const auto &f : prog_.printfs)
     printfs_.emplace_back(f);
+  int stacks_fd = -1;
+  uint32_t stack_bytes = 127 * 8;
+  if (bpf_map *m = bpf_object__find_map_by_name(bpf_, "gt_stacks")) {
+    stacks_fd = bpf_map__fd(m);
+    stack_bytes = bpf_map__value_size(m);
+  }
+  sym_ = std::make_unique<SessionSymbolizer>(stacks_fd, stack_bytes);
+  std::function<bool(const meta::Type &)> has_usym = [&](const meta::Type &t) {
+    if (t.kind == meta::Type::Kind::Usym || t.kind == meta::Type::Kind::Ustack)
+      return true;
+    for (const auto &e : t.elems)
+      if (has_usym(e))
+        return true;
+    return false;
+  };
+  for (const auto &f : prog_.printfs)
+    for (const auto &t : f.args)
+      uses_usym_ = uses_usym_ || has_usym(t);
+  for (const auto &m : prog_.maps)
+    uses_usym_ = uses_usym_ || has_usym(m.key) || has_usym(m.value);
+  for (const auto &v : prog_.print_values)
+    uses_usym_ = uses_usym_ || has_usym(v.type);
   if (bpf_map *m = bpf_object__find_map_by_name(bpf_, meta::kEventsMap)) {
     std::string err;
     if (!ring_.open(bpf_map__fd(m), bpf_map__max_entries(m), err))
@@ -308,22 +385,228 @@ void Session::setup_events() {
   }
 }
 
+void Session::emit_json(const char *type, const std::string &data_json) {
+  pending_ += "{\"type\": \"";
+  pending_ += type;
+  pending_ += "\", \"data\": ";
+  pending_ += data_json;
+  pending_ += "}\n";
+}
+
 int Session::handle_event(const uint8_t *data, size_t size) {
-  if (size < 8)
+  if (size < 8 || !fatal_.empty())
     return 0;
   uint32_t kind, id;
   memcpy(&kind, data, 4);
   memcpy(&id, data + 4, 4);
-  if (kind == meta::kEventPrintf) {
+  const uint8_t *payload = data + 8;
+  size_t psize = size - 8;
+  switch (kind) {
+  case meta::kEventPrintf:
     if (id < printfs_.size()) {
-      printfs_[id].format(data + 8, size - 8, pending_);
-      if (pending_.size() >= (1 << 16))
-        flush_pending();
+      if (opts_.json) {
+        emit_json("printf", json_string(printfs_[id].format(payload, psize, sym_.get())));
+      } else {
+        printfs_[id].format(payload, psize, pending_, sym_.get());
+      }
     }
-  } else if (kind == meta::kEventExit) {
+    break;
+  case meta::kEventExit:
     exit_ = true;
+    break;
+  case meta::kEventPrintMap:
+    if (const meta::Map *m = map_at(id))
+      print_one_map(*m, pending_);
+    break;
+  case meta::kEventClearMap:
+  case meta::kEventZeroMap:
+    if (const meta::Map *m = map_at(id))
+      clear_map(*m, kind == meta::kEventZeroMap);
+    break;
+  case meta::kEventTime:
+    if (id < prog_.time_formats.size()) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      std::string t = format_wall_time(prog_.time_formats[id],
+                                       int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec);
+      if (opts_.json)
+        emit_json("time", json_string(t));
+      else
+        pending_ += t;
+    }
+    break;
+  case meta::kEventSystem:
+    if (id < printfs_.size()) {
+      if (!opts_.unsafe) {
+        fatal_ = "system() needs --unsafe: the program wants to run '" +
+                 printfs_[id].format(payload, psize, sym_.get()) + "'";
+        exit_ = true;
+        break;
+      }
+      run_system(printfs_[id].format(payload, psize, sym_.get()));
+    }
+    break;
+  case meta::kEventCat:
+    if (id < printfs_.size())
+      cat_file(printfs_[id].format(payload, psize, sym_.get()));
+    break;
+  case meta::kEventPrintValue:
+    if (id < prog_.print_values.size()) {
+      const meta::Type &t = prog_.print_values[id].type;
+      if (t.size > psize)
+        break;
+      if (opts_.json) {
+        emit_json("value", value_to_json(t, payload, sym_.get()));
+      } else {
+        pending_ += value_to_string(t, payload, sym_.get());
+        pending_ += "\n";
+      }
+    }
+    break;
+  case meta::kEventJoin:
+    if (id < prog_.joins.size()) {
+      const meta::Join &j = prog_.joins[id];
+      std::string text;
+      for (uint32_t i = 0; i < j.count && size_t(i + 1) * j.size <= psize; i++) {
+        std::string part = read_str(payload + size_t(i) * j.size, j.size);
+        if (part.empty())
+          break;
+        if (i)
+          text += j.separator;
+        text += part;
+      }
+      if (opts_.json) {
+        emit_json("join", json_string(text));
+      } else {
+        pending_ += text;
+        pending_ += "\n";
+      }
+    }
+    break;
+  default:
+    break;
   }
+  if (pending_.size() >= (1 << 16))
+    flush_pending();
   return 0;
+}
+
+void Session::run_system(const std::string &cmd) {
+  // The command's output goes where ours goes, in order with the rest.
+  flush_pending();
+  fflush(out_);
+  std::string output;
+  FILE *p = popen(cmd.c_str(), "r");
+  if (!p) {
+    fprintf(stderr, "ERROR: cannot run '%s': %s\n", cmd.c_str(), strerror(errno));
+    return;
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+    output.append(buf, n);
+  pclose(p);
+  if (opts_.json)
+    emit_json("syscall", json_string(output));
+  else
+    pending_ += output;
+}
+
+void Session::cat_file(const std::string &path) {
+  // bpftrace 0.17 prints at most 10240 bytes of the file.
+  constexpr size_t kMax = 10240;
+  std::string content;
+  FILE *f = fopen(path.c_str(), "r");
+  if (!f) {
+    int e = errno;
+    flush_pending();
+    fflush(out_);
+    fprintf(stderr, "ERROR: failed to open file '%s': %s\n", path.c_str(), strerror(e));
+    fflush(stderr);
+  } else {
+    char buf[4096];
+    size_t n;
+    while (content.size() < kMax &&
+           (n = fread(buf, 1, std::min(sizeof buf, kMax - content.size()), f)) > 0)
+      content.append(buf, n);
+    fclose(f);
+  }
+  if (opts_.json)
+    emit_json("cat", json_string(content));
+  else
+    pending_ += content;
+}
+
+bool Session::read_map(const meta::Map &m, meta::Map &mm, std::vector<RawEntry> &entries) {
+  bpf_map *bm = bpf_object__find_map_by_name(bpf_, m.bpf_name.c_str());
+  if (!bm) {
+    fprintf(stderr, "WARNING: no BPF map '%s' for %s\n", m.bpf_name.c_str(), m.name.c_str());
+    return false;
+  }
+  int fd = bpf_map__fd(bm);
+  uint32_t ksz = bpf_map__key_size(bm), vsz = bpf_map__value_size(bm);
+  bool percpu = is_percpu(bpf_map__type(bm));
+  size_t value_bytes = percpu ? size_t((vsz + 7) / 8 * 8) * ncpus_ : vsz;
+  std::vector<uint8_t> key(ksz), next(ksz);
+  bool first = true;
+  while (bpf_map_get_next_key(fd, first ? nullptr : key.data(), next.data()) == 0) {
+    first = false;
+    RawEntry e;
+    e.key = next;
+    e.value.resize(value_bytes);
+    if (bpf_map_lookup_elem(fd, next.data(), e.value.data()) == 0)
+      entries.push_back(std::move(e));
+    key.swap(next);
+  }
+  mm = m;
+  mm.per_cpu = percpu;
+  mm.value_size = vsz;
+  return true;
+}
+
+void Session::print_one_map(const meta::Map &m, std::string &out) {
+  meta::Map mm;
+  std::vector<RawEntry> entries;
+  if (!read_map(m, mm, entries))
+    return;
+  if (opts_.json)
+    print_map_json(mm, entries, unsigned(ncpus_), out, sym_.get());
+  else
+    print_map(mm, entries, unsigned(ncpus_), out, sym_.get());
+}
+
+// clear(): delete every element (an array map cannot delete: zeroed);
+// zero(): every value set to 0, keys kept. min()/max() values become a
+// valid 0, as bpftrace 0.17 prints them after zero().
+void Session::clear_map(const meta::Map &m, bool zero) {
+  bpf_map *bm = bpf_object__find_map_by_name(bpf_, m.bpf_name.c_str());
+  if (!bm)
+    return;
+  int fd = bpf_map__fd(bm);
+  uint32_t ksz = bpf_map__key_size(bm), vsz = bpf_map__value_size(bm);
+  enum bpf_map_type type = bpf_map__type(bm);
+  bool percpu = is_percpu(type);
+  bool array = type == BPF_MAP_TYPE_ARRAY || type == BPF_MAP_TYPE_PERCPU_ARRAY;
+  size_t stride = percpu ? size_t((vsz + 7) / 8 * 8) : vsz;
+  std::vector<uint8_t> zeros(percpu ? stride * ncpus_ : vsz, 0);
+  if (zero && (m.kind == meta::MapKind::Min || m.kind == meta::MapKind::Max) && vsz >= 16) {
+    uint64_t one = 1;
+    memcpy(zeros.data() + 8, &one, 8);
+  }
+  std::vector<std::vector<uint8_t>> keys;
+  std::vector<uint8_t> key(ksz), next(ksz);
+  bool first = true;
+  while (bpf_map_get_next_key(fd, first ? nullptr : key.data(), next.data()) == 0) {
+    first = false;
+    keys.push_back(next);
+    key.swap(next);
+  }
+  for (auto &k : keys) {
+    if (zero || array)
+      bpf_map_update_elem(fd, k.data(), zeros.data(), BPF_EXIST);
+    else
+      bpf_map_delete_elem(fd, k.data());
+  }
 }
 
 void Session::flush_pending() {
@@ -343,9 +626,11 @@ size_t Session::drain(bool all) {
     n = ring_.consume([this](const uint8_t *d, uint32_t size) { handle_event(d, size); },
                       kDrainBatch);
     total += n;
-  } while (all && n == kDrainBatch);
+  } while (all && n == kDrainBatch && fatal_.empty());
   flush_pending();
   fflush(out_);
+  if (!fatal_.empty())
+    throw Error(fatal_);
   return total;
 }
 
@@ -364,8 +649,15 @@ void Session::check_lost(bool final) {
     total += sum;
   }
   if (total > lost_total_) {
-    fprintf(stderr, "Lost %llu events\n", (unsigned long long)(total - lost_total_));
-    fflush(stderr);
+    if (opts_.json) {
+      // bpftrace -f json writes this line with the output.
+      fprintf(out_, "{\"type\": \"lost_events\", \"data\": {\"events\": %llu}}\n",
+              (unsigned long long)(total - lost_total_));
+      fflush(out_);
+    } else {
+      fprintf(stderr, "Lost %llu events\n", (unsigned long long)(total - lost_total_));
+      fflush(stderr);
+    }
     lost_total_ = total;
   }
   (void)final;
@@ -397,7 +689,7 @@ void Session::run_once(const meta::Probe *probe) {
     throw Error("cannot run probe " + probe->spec + ": " + errstr(errno));
 }
 
-void Session::attach_uprobe(const meta::Probe &p, bpf_program *prog) {
+std::string Session::binary_path(const meta::Probe &p) {
   std::string path = p.binary;
   if (path.empty())
     throw Error(attach_error(p, "no binary given"));
@@ -407,6 +699,11 @@ void Session::attach_uprobe(const meta::Probe &p, bpf_program *prog) {
       throw Error(attach_error(p, "binary '" + path + "' not found"));
     path = resolved;
   }
+  return path;
+}
+
+void Session::attach_uprobe(const meta::Probe &p, bpf_program *prog) {
+  std::string path = binary_path(p);
   std::string err;
   const gt::elf::ElfFile *elf = internal::elf_file(path, err);
   if (!elf)
@@ -465,6 +762,122 @@ void Session::attach_perf(const meta::Probe &p, bpf_program *prog, bool every_cp
   }
 }
 
+namespace {
+
+bool kernel_has_kprobes() {
+  return access("/sys/bus/event_source/devices/kprobe", F_OK) == 0;
+}
+
+std::string hex(uint64_t v) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "0x%llx", (unsigned long long)v);
+  return buf;
+}
+
+// bpftrace's software event names (and aliases) -> PERF_COUNT_SW_*.
+bool software_event(const std::string &name, uint64_t &config, uint64_t &default_period) {
+  struct E {
+    const char *name, *alias;
+    uint64_t config, period;
+  };
+  static const E events[] = {
+      {"cpu-clock", "cpu", PERF_COUNT_SW_CPU_CLOCK, 1000000},
+      {"task-clock", nullptr, PERF_COUNT_SW_TASK_CLOCK, 1000000},
+      {"page-faults", "faults", PERF_COUNT_SW_PAGE_FAULTS, 100},
+      {"context-switches", "cs", PERF_COUNT_SW_CONTEXT_SWITCHES, 1000},
+      {"cpu-migrations", nullptr, PERF_COUNT_SW_CPU_MIGRATIONS, 1},
+      {"minor-faults", nullptr, PERF_COUNT_SW_PAGE_FAULTS_MIN, 100},
+      {"major-faults", nullptr, PERF_COUNT_SW_PAGE_FAULTS_MAJ, 1},
+      {"alignment-faults", nullptr, PERF_COUNT_SW_ALIGNMENT_FAULTS, 1},
+      {"emulation-faults", nullptr, PERF_COUNT_SW_EMULATION_FAULTS, 1},
+      {"dummy", nullptr, PERF_COUNT_SW_DUMMY, 1},
+      {"bpf-output", nullptr, PERF_COUNT_SW_BPF_OUTPUT, 1},
+  };
+  for (const E &e : events)
+    if (name == e.name || (e.alias && name == e.alias)) {
+      config = e.config;
+      default_period = e.period;
+      return true;
+    }
+  return false;
+}
+
+}  // namespace
+
+void Session::attach_kprobe(const meta::Probe &p, bpf_program *prog) {
+  bool ret = p.kind == ProbeKind::Kretprobe;
+  if (!kernel_has_kprobes())
+    throw Error(std::string("this kernel has no kprobes (CONFIG_KPROBE_EVENTS): cannot attach ") +
+                (ret ? "kretprobe:" : "kprobe:") + p.symbol);
+  LIBBPF_OPTS(bpf_kprobe_opts, ko);
+  ko.retprobe = ret;
+  ko.offset = ret ? 0 : p.offset;
+  bpf_link *l = bpf_program__attach_kprobe_opts(prog, p.symbol.c_str(), &ko);
+  if (!l) {
+    int e = errno;
+    if (e == ENOENT || e == EINVAL)
+      throw Error(attach_error(p, "no kernel function '" + p.symbol + "' can be probed (" +
+                                      errstr(e) + ")"));
+    throw Error(attach_error(p, errstr(e)));
+  }
+  links_.push_back(l);
+}
+
+void Session::attach_software(const meta::Probe &p, bpf_program *prog) {
+  uint64_t config = 0, period = 0;
+  if (!software_event(p.event, config, period))
+    throw Error(attach_error(p, "unknown software event '" + p.event + "'"));
+  struct perf_event_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.size = sizeof attr;
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = config;
+  attr.sample_period = p.sample_period ? p.sample_period : period;
+  pid_t pid = opts_.target_pid ? pid_t(opts_.target_pid) : -1;
+  std::vector<int> cpus = online_cpus();
+  for (int cpu : cpus) {
+    int fd = perf_event_open(&attr, pid, cpu);
+    if (fd < 0)
+      throw Error(attach_error(p, "perf_event_open on CPU " + std::to_string(cpu) + ": " +
+                                      errstr(errno)));
+    bpf_link *l = bpf_program__attach_perf_event(prog, fd);
+    if (!l) {
+      int e = errno;
+      close(fd);
+      throw Error(attach_error(p, errstr(e)));
+    }
+    links_.push_back(l);
+  }
+}
+
+// A USDT probe is a uprobe at the note's address; its semaphore (if any)
+// is counted up by the kernel while the uprobe exists (ref_ctr_offset, the
+// semaphore's file offset), in every process that maps the binary.
+void Session::attach_usdt(const meta::Probe &p, bpf_program *prog) {
+  std::string path = binary_path(p);
+  std::string err;
+  const gt::elf::ElfFile *elf = internal::elf_file(path, err);
+  if (!elf)
+    throw Error(attach_error(p, err));
+  auto off = elf->address_to_offset(p.address);
+  if (!off)
+    throw Error(attach_error(p, "address " + hex(p.address) +
+                                    " is not in a loadable segment of " + path));
+  LIBBPF_OPTS(bpf_uprobe_opts, uo);
+  if (p.semaphore) {
+    auto sem = elf->address_to_offset(p.semaphore);
+    if (!sem)
+      throw Error(attach_error(p, "semaphore " + hex(p.semaphore) +
+                                      " is not in a loadable segment of " + path));
+    uo.ref_ctr_offset = *sem;
+  }
+  pid_t pid = opts_.target_pid ? pid_t(opts_.target_pid) : -1;
+  bpf_link *l = bpf_program__attach_uprobe_opts(prog, pid, path.c_str(), *off, &uo);
+  if (!l)
+    throw Error(attach_error(p, errstr(errno)));
+  links_.push_back(l);
+}
+
 void Session::attach(const meta::Probe &p) {
   bpf_program *prog = program_for(p);
   switch (p.kind) {
@@ -494,6 +907,40 @@ void Session::attach(const meta::Probe &p) {
     return;
   case ProbeKind::Interval:
     attach_perf(p, prog, false);
+    return;
+  case ProbeKind::Kprobe:
+  case ProbeKind::Kretprobe:
+    attach_kprobe(p, prog);
+    return;
+  case ProbeKind::Fentry:
+  case ProbeKind::Fexit: {
+    bpf_link *l = bpf_program__attach_trace(prog);
+    if (!l) {
+      int e = errno;
+      if (e == ENOTSUP || e == EOPNOTSUPP || e == 524 /* ENOTSUPP */ || e == ENODEV)
+        throw Error("this kernel has no BPF trampolines (fentry/fexit need ftrace, "
+                    "CONFIG_FUNCTION_TRACER): cannot attach " + p.spec);
+      throw Error(attach_error(p, errstr(e)));
+    }
+    links_.push_back(l);
+    return;
+  }
+  case ProbeKind::RawTracepoint: {
+    bpf_link *l = bpf_program__attach_raw_tracepoint(prog, p.event.c_str());
+    if (!l) {
+      int e = errno;
+      if (e == ENOENT)
+        throw Error("raw tracepoint " + p.event + " does not exist");
+      throw Error(attach_error(p, errstr(e)));
+    }
+    links_.push_back(l);
+    return;
+  }
+  case ProbeKind::Software:
+    attach_software(p, prog);
+    return;
+  case ProbeKind::Usdt:
+    attach_usdt(p, prog);
     return;
   }
 }
@@ -529,7 +976,14 @@ void Session::detach_all() {
 }
 
 void Session::print_maps() {
-  std::string text = "\n\n";
+  std::string text;
+  if (opts_.json) {
+    // bpftrace -f json writes these two newlines to stdout, even with -o.
+    fputs("\n\n", stdout);
+    fflush(stdout);
+  } else {
+    text = "\n\n";
+  }
   // bpftrace 0.17 prints maps in the byte order of their names ("@" < "@a"
   // < "@b" ...), whatever order they appear in the script.
   std::vector<const meta::Map *> maps;
@@ -537,40 +991,16 @@ void Session::print_maps() {
     maps.push_back(&m);
   std::stable_sort(maps.begin(), maps.end(),
                    [](const meta::Map *a, const meta::Map *b) { return a->name < b->name; });
-  for (const meta::Map *mp : maps) {
-    const meta::Map &m = *mp;
-    bpf_map *bm = bpf_object__find_map_by_name(bpf_, m.bpf_name.c_str());
-    if (!bm) {
-      fprintf(stderr, "WARNING: no BPF map '%s' for %s\n", m.bpf_name.c_str(), m.name.c_str());
-      continue;
-    }
-    int fd = bpf_map__fd(bm);
-    uint32_t ksz = bpf_map__key_size(bm), vsz = bpf_map__value_size(bm);
-    bool percpu = is_percpu(bpf_map__type(bm));
-    size_t value_bytes = percpu ? size_t((vsz + 7) / 8 * 8) * ncpus_ : vsz;
-    std::vector<RawEntry> entries;
-    std::vector<uint8_t> key(ksz), next(ksz);
-    bool first = true;
-    while (bpf_map_get_next_key(fd, first ? nullptr : key.data(), next.data()) == 0) {
-      first = false;
-      RawEntry e;
-      e.key = next;
-      e.value.resize(value_bytes);
-      if (bpf_map_lookup_elem(fd, next.data(), e.value.data()) == 0)
-        entries.push_back(std::move(e));
-      key.swap(next);
-    }
-    meta::Map mm = m;
-    mm.per_cpu = percpu;
-    mm.value_size = vsz;
-    print_map(mm, entries, unsigned(ncpus_), text);
-  }
+  for (const meta::Map *mp : maps)
+    print_one_map(*mp, text);
   fwrite(text.data(), 1, text.size(), out_);
   fflush(out_);
 }
 
 int Session::run() {
   out_ = opts_.out ? opts_.out : stdout;
+  if (obj_.program().uses_system && !opts_.unsafe && !opts_.dry_run)
+    throw Error("this program calls system(), which runs commands: give --unsafe to allow it");
   open();
   configure();
   load();
@@ -599,7 +1029,10 @@ int Session::run() {
 
   if (!opts_.quiet) {
     size_t n = prog_.probes.size();
-    fprintf(out_, "Attaching %zu probe%s...\n", n, n == 1 ? "" : "s");
+    if (opts_.json)
+      fprintf(out_, "{\"type\": \"attached_probes\", \"data\": {\"probes\": %zu}}\n", n);
+    else
+      fprintf(out_, "Attaching %zu probe%s...\n", n, n == 1 ? "" : "s");
     fflush(out_);
   }
   run_once(begin);
@@ -621,6 +1054,16 @@ int Session::run() {
     size_t n = drain();
     check_lost(false);
     busy = n >= 4096;
+    if (uses_usym_ && opts_.watch_pid > 0 && !watched_exited) {
+      // Keep the watched process's mappings for symbolizing after it exits.
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      int64_t now = int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+      if (now - last_refresh_ms_ >= 10) {
+        sym_->refresh(uint32_t(opts_.watch_pid));
+        last_refresh_ms_ = now;
+      }
+    }
     if (watched_exited)
       break;
   }

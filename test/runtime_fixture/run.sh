@@ -35,6 +35,8 @@ clang-19 $BPFCFLAGS -c "$HERE/fixture.bpf.c" -o "$W/fixture.bpf.o"
 clang-19 $BPFCFLAGS -DRINGBUF_SIZE=4096 -c "$HERE/fixture.bpf.c" -o "$W/small.bpf.o"
 clang-19 $BPFCFLAGS -c "$HERE/timer.bpf.c" -o "$W/timer.bpf.o"
 clang-19 $BPFCFLAGS -c "$HERE/bad.bpf.c" -o "$W/bad.bpf.o"
+clang-19 $BPFCFLAGS -c "$HERE/events.bpf.c" -o "$W/events.bpf.o"
+cc -O0 -g -fno-omit-frame-pointer -o "$W/slow" "$HERE/slow_target.c"
 
 # meta NAME VERSION TARGET BUILD_ID SYMBOL: writes $W/NAME.json
 meta() {
@@ -54,6 +56,10 @@ meta nobin 1 "$W/missing" "" work;                 object nobin "$W/fixture.bpf.
 meta notelf 1 "$HERE/run.sh" "" work;              object notelf "$W/fixture.bpf.o"
 cp "$HERE/timer.json" "$W/timer.json";             object timer "$W/timer.bpf.o"
 cp "$HERE/bad.json" "$W/bad.json";                 object bad "$W/bad.bpf.o"
+sed -e "s|@TARGET@|$W/slow|g" -e "s|@BEGIN@|gt_begin|" "$HERE/events.json.in" > "$W/events.json"
+object events "$W/events.bpf.o"
+sed -e "s|@TARGET@|$W/slow|g" -e "s|@BEGIN@|gt_begin_sys|" "$HERE/events.json.in" > "$W/system.json"
+object system "$W/events.bpf.o"
 set +e
 
 cd "$W"
@@ -85,6 +91,34 @@ expect_rc quiet 0 $? && expect_out quiet quiet.expected quiet.out
 "$TRACERUN" -o ofile.out fixture.o -c ./target > o.stdout 2> ofile.err
 expect_rc ofile 0 $? && expect_out ofile "$HERE/expected_full.txt" ofile.out
 [ -s o.stdout ] && fail "ofile: stdout not empty"
+
+# -f json: bpftrace 0.17's NDJSON (compared with bpftrace -f json running the
+# script above: the same lines, except the order of ties, which is the key
+# order here). The two newlines before the maps go to stdout even with -o.
+"$TRACERUN" -f json fixture.o -c ./target > json.out 2> json.err
+expect_rc json 0 $? && expect_out json "$HERE/expected_full.json" json.out
+"$TRACERUN" -f json -o ojson.out fixture.o -c ./target > ojson.stdout 2> ojson.err
+expect_rc ojson 0 $? && {
+  grep -v '^$' "$HERE/expected_full.json" > ojson.expected
+  expect_out ojson ojson.expected ojson.out
+  expect_out ojson-stdout <(printf '\n\n') ojson.stdout
+}
+
+# print(@m), clear, zero, time, print(value), join, cat, usym, ustack (the
+# libc frame's offsets and the callers' offsets are normalized to +N).
+stack_offsets() { sed -E -e 's/^(    [a-z_]+)\+[0-9]+$/\1+N/' -e 's/(\\n    (outer|main|__libc_start_call_main))\+[0-9]+/\1+N/g' -e 's/^(    work)\+N$/\1+0/'; }
+"$TRACERUN" -q events.o -c ./slow 2> events.err | stack_offsets > events.out
+expect_out events "$HERE/expected_events.txt" events.out
+cp events.err events-cat.err; expect_err events-cat "ERROR: failed to open file '/nonexistent/x': No such file or directory"
+"$TRACERUN" -q -f json events.o -c ./slow 2> events-json.err | stack_offsets > events-json.out
+expect_out events-json "$HERE/expected_events.json" events-json.out
+# system() runs only with --unsafe.
+"$TRACERUN" system.o > system.out 2> system.err
+expect_rc system 1 $? && expect_err system "ERROR: system() needs --unsafe: the program wants to run 'echo sys 7'"
+"$TRACERUN" -q --unsafe system.o > unsafe.out 2> unsafe.err
+expect_rc unsafe 0 $? && expect_out unsafe <(printf 'sys 7\n\n\n\n\n\n\n') unsafe.out
+"$TRACERUN" -q -f json --unsafe system.o > unsafe-json.out 2> unsafe-json.err
+expect_rc unsafe-json 0 $? && expect_out unsafe-json <(printf '{"type": "syscall", "data": "sys 7\\n"}\n\n\n') unsafe-json.out
 
 # All maps empty: BEGIN, END, "\n\n", then, in name order, one blank line
 # per empty map (two for avg and stats), except keyless count() maps, which
@@ -145,6 +179,20 @@ expect_rc lost 0 $rc && {
   fi
 }
 
+# -f json: losses are {"type": "lost_events", "data": {"events": N}} lines
+# in the output, as bpftrace writes them.
+"$TRACERUN" -q -f json small.o -c "./target 20000" > lostjson.out 2> lostjson.err
+rc=$?
+expect_rc lostjson 0 $rc && {
+  printed=$(grep -c '^{"type": "printf", "data": "work x=' lostjson.out)
+  lostn=$(sed -n 's/^{"type": "lost_events", "data": {"events": \([0-9]*\)}}$/\1/p' lostjson.out | paste -sd+ | bc)
+  if [ $((printed + ${lostn:-0})) = 20000 ] && [ "${lostn:-0}" -gt 0 ]; then
+    pass "lostjson (printed $printed, lost $lostn)"
+  else
+    fail "lostjson: printed $printed + lost ${lostn:-0} != 20000"
+  fi
+}
+
 # --- errors ------------------------------------------------------------------
 "$TRACERUN" bad.o > bad.out 2> verifier.err
 expect_rc verifier 1 $? && {
@@ -165,8 +213,8 @@ expect_rc notelf 1 $? && expect_err notelf "is not an ELF file"
 expect_rc script 1 $? && pass script
 "$TRACERUN" -p 999999 fixture.o > nopid.out 2> nopid.err
 expect_rc nopid 1 $? && expect_out nopid <(echo "ERROR: no process with pid 999999") nopid.err
-"$TRACERUN" -f json fixture.o > json.out 2> json.err
-expect_rc json 1 $? && expect_err json "ERROR: output format 'json' is not supported yet"
+"$TRACERUN" -f yaml fixture.o > format.out 2> format.err
+expect_rc format 1 $? && expect_err format "ERROR: unknown output format 'yaml' (expected text or json)"
 "$TRACERUN" --bogus fixture.o > bogus.out 2> usage.err
 expect_rc usage 1 $? && expect_err usage "ERROR: unknown option '--bogus'"
 "$TRACERUN" nosuch.o > nofile.out 2> nofile.err

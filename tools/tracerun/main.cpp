@@ -20,6 +20,7 @@
 #include <vector>
 #include <wordexp.h>
 
+#include "runtime/probe_list.h"
 #include "runtime/runtime.h"
 #include "tools/compiler_api.h"
 
@@ -33,6 +34,7 @@ const char *kUsage =
     "USAGE:\n"
     "    tracerun [options] FILE [ARGS...]\n"
     "    tracerun [options] -e 'PROGRAM' [ARGS...]\n"
+    "    tracerun -l [PATTERN]    (-lv: with tracepoint fields)\n"
     "\n"
     "FILE is a .gt script (compiled in-process), a BPF object made by tracec\n"
     "(recognized by its ELF header), or - to read a script from stdin.\n"
@@ -40,11 +42,15 @@ const char *kUsage =
     "\n"
     "OPTIONS:\n"
     "    -e PROGRAM     run this program\n"
+    "    -l [PATTERN]   list probes: uprobe:BIN:GLOB, usdt:BIN[:PROV:NAME], tracepoint:CAT:NAME,\n"
+    "                   software:GLOB, or any glob on the full names\n"
+    "    -v             with -l: also print each tracepoint's fields\n"
     "    -c 'CMD'       run CMD, trace it (target pid = its pid), stop when it exits\n"
     "    -p PID         trace only process PID (uprobes attach for it), stop when it exits\n"
     "    -o FILE        write the output to FILE\n"
     "    -q             quiet: no 'Attaching N probes...' line\n"
-    "    -f FORMAT      output format: text (json is not supported yet)\n"
+    "    -f FORMAT      output format: text (default) or json (one JSON object a line)\n"
+    "    --unsafe       allow system() to run commands\n"
     "    -d WHAT        debug output to stderr: ast, ir (scripts only), verifier\n"
     "    --dry-run      compile and load through the verifier, attach nothing\n"
     "    -h, --help     show this help\n"
@@ -215,12 +221,14 @@ void finish_child() { g_child.finish(); }
 int main(int argc, char **argv) {
   std::string program_text, cmd, out_path, format = "text";
   bool have_program = false, quiet = false, dry_run = false, dump_verifier = false;
+  bool unsafe = false, list = false, verbose = false;
   unsigned dump_flags = 0;
   long target_pid = 0;
 
-  enum { OPT_DRY_RUN = 1000 };
+  enum { OPT_DRY_RUN = 1000, OPT_UNSAFE };
   static const struct option longopts[] = {
       {"dry-run", no_argument, nullptr, OPT_DRY_RUN},
+      {"unsafe", no_argument, nullptr, OPT_UNSAFE},
       {"help", no_argument, nullptr, 'h'},
       {"version", no_argument, nullptr, 'V'},
       {nullptr, 0, nullptr, 0},
@@ -229,7 +237,7 @@ int main(int argc, char **argv) {
   int c;
   // Options may follow FILE (`tracerun prog.o -c ./t`); ARGS that start
   // with '-' go after "--".
-  while ((c = getopt_long(argc, argv, ":e:c:p:o:qd:f:hV", longopts, nullptr)) != -1) {
+  while ((c = getopt_long(argc, argv, ":e:c:p:o:qd:f:hVlv", longopts, nullptr)) != -1) {
     switch (c) {
     case 'e':
       program_text = optarg;
@@ -252,6 +260,12 @@ int main(int argc, char **argv) {
     case 'q':
       quiet = true;
       break;
+    case 'l':
+      list = true;
+      break;
+    case 'v':
+      verbose = true;
+      break;
     case 'd':
       if (!strcmp(optarg, "ast"))
         dump_flags |= GT_DUMP_AST;
@@ -269,6 +283,9 @@ int main(int argc, char **argv) {
     case OPT_DRY_RUN:
       dry_run = true;
       break;
+    case OPT_UNSAFE:
+      unsafe = true;
+      break;
     case 'h':
       fputs(kUsage, stdout);
       return 0;
@@ -281,14 +298,25 @@ int main(int argc, char **argv) {
       usage_error(std::string("unknown option '") + argv[optind - 1] + "'");
     }
   }
-  if (format == "json")
-    fail("output format 'json' is not supported yet (only text)");
-  if (format != "text")
+  if (format != "text" && format != "json")
     usage_error("unknown output format '" + format + "' (expected text or json)");
   if (target_pid && !cmd.empty())
     usage_error("-p and -c cannot be used together");
 
   std::vector<std::string> args(argv + optind, argv + argc);
+  if (list) {
+    if (args.size() > 1)
+      usage_error("-l takes one pattern");
+    std::vector<std::string> lines;
+    std::string err;
+    if (!gt::rt::list_probes(args.empty() ? "" : args[0], verbose, lines, err))
+      fail(err);
+    std::string text;
+    for (const auto &l : lines)
+      text += l + "\n";
+    fwrite(text.data(), 1, text.size(), stdout);
+    return 0;
+  }
   std::string file;
   if (!have_program) {
     if (args.empty())
@@ -357,6 +385,8 @@ int main(int argc, char **argv) {
   opts.dry_run = dry_run;
   opts.dump_verifier = dump_verifier;
   opts.out = out;
+  opts.json = format == "json";
+  opts.unsafe = unsafe;
   if (target_pid) {
     opts.target_pid = uint32_t(target_pid);
     opts.watch_pid = pid_t(target_pid);
