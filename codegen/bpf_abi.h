@@ -20,6 +20,11 @@ inline constexpr int kProbeReadUser = 112;
 inline constexpr int kProbeReadKernel = 113;
 inline constexpr int kProbeReadUserStr = 114;
 inline constexpr int kProbeReadKernelStr = 115;
+inline constexpr int kGetPrandomU32 = 7;
+inline constexpr int kGetStackid = 27;
+inline constexpr int kGetCurrentTask = 35;
+inline constexpr int kGetCurrentCgroupId = 80;
+inline constexpr int kSendSignal = 109;
 inline constexpr int kRingbufReserve = 131;
 inline constexpr int kRingbufSubmit = 132;
 
@@ -27,6 +32,7 @@ inline constexpr int kRingbufSubmit = 132;
 inline constexpr int kMapHash = 1;
 inline constexpr int kMapPercpuHash = 5;
 inline constexpr int kMapPercpuArray = 6;
+inline constexpr int kMapStackTrace = 7;
 inline constexpr int kMapRingbuf = 27;
 
 // Flags.
@@ -34,6 +40,8 @@ inline constexpr uint32_t kNoPrealloc = 1;  // BPF_F_NO_PREALLOC
 inline constexpr uint64_t kAny = 0;
 inline constexpr uint64_t kRingbufNoWakeup = 1;
 inline constexpr uint64_t kRingbufForceWakeup = 2;
+inline constexpr uint64_t kUserStack = 1ull << 8;  // BPF_F_USER_STACK
+inline constexpr uint32_t kMaxStackFrames = 127;
 
 // struct pt_regs (x86-64) offsets.
 inline constexpr uint64_t kPtRegsAx = 80;

@@ -82,10 +82,15 @@ private:
   void convert_copy(Value *src, const meta::Type &from, Value *dst, const meta::Type &to);
   // Where a tuple-valued expression's bytes are, and their layout.
   Value *emit_tuple_ptr(const Expr &e, meta::Type &layout);
+  void emit_special_into(const Expr &e, Value *dst, const meta::Type &layout);
+  void emit_event(uint32_t kind, uint32_t id, const meta::Printf *payload, const Expr *call,
+                  const Expr *value, const meta::Type *value_type);
+  uint32_t map_index(const std::string &name) const;
   void emit_loop(const Stmt &s);
   Value *emit_bool(const Expr &e);
   Value *emit_binary(const Expr &e);
   Value *emit_str_compare(const Expr &a, const Expr &b);
+  Value *strings_equal(Value *a, Value *b, uint32_t n);
   Value *emit_field_int(const Expr &e);
   void emit_printf(const Expr &call);
   void emit_exit();
@@ -135,6 +140,7 @@ private:
   llvm::GlobalVariable *events_ = nullptr;
   llvm::GlobalVariable *lost_ = nullptr;
   llvm::GlobalVariable *config_ = nullptr;
+  llvm::GlobalVariable *stacks_ = nullptr;
 
   // Per-program state.
   llvm::Function *fn_ = nullptr;
@@ -239,6 +245,15 @@ llvm::DIType *Generator::di_type(const meta::Type &t) {
   }
   case meta::Type::Kind::None:
     break;
+  default: {
+    // Printable values (stacks, symbols, addresses, ...): opaque bytes of
+    // their layout's size; the BTF size must be the key/value size.
+    if (t.size == 8)
+      return di_int(8, false);
+    auto *byte = di_int(1, false);
+    auto *range = dib_.getOrCreateSubrange(0, t.size);
+    return dib_.createArrayType(t.size * 8, 8, byte, dib_.getOrCreateArray({range}));
+  }
   }
   return di_int(8, false);
 }
@@ -363,18 +378,27 @@ void Generator::define_maps() {
   events_ = define_map(meta::kEventsMap, bpf::kMapRingbuf, opts_.ringbuf_size, nullptr, nullptr);
   lost_ = define_map(meta::kLostMap, bpf::kMapPercpuArray, std::max(nprobes, 1u), di_int(4, false),
                      di_int(8, false));
+  if (an_.needs_stacks) {
+    auto *u64 = di_int(8, false);
+    auto *range = dib_.getOrCreateSubrange(0, bpf::kMaxStackFrames);
+    auto *frames = dib_.createArrayType(bpf::kMaxStackFrames * 64, 64, u64,
+                                        dib_.getOrCreateArray({range}));
+    stacks_ = define_map("gt_stacks", bpf::kMapStackTrace, 4096, di_int(4, false), frames);
+  }
 }
 
 void Generator::define_config() {
-  auto *ty = llvm::StructType::get(ctx_, {b_.getInt32Ty(), b_.getInt32Ty()});
+  auto *ty = llvm::StructType::get(ctx_, {b_.getInt32Ty(), b_.getInt32Ty(), b_.getInt64Ty()});
   // Not constant for LLVM (so it is not folded), read-only for the kernel:
   // libbpf freezes .rodata and the verifier prunes branches on its value.
   config_ = new llvm::GlobalVariable(*mod_, ty, false, llvm::GlobalValue::ExternalLinkage,
                                      llvm::ConstantAggregateZero::get(ty), meta::kConfigVar);
   config_->setSection(".rodata");
   config_->setAlignment(llvm::Align(8));
-  auto *di = di_struct("gt_config", 8,
-                       {{"target_pid", di_int(4, false)}, {"reserved", di_int(4, false)}}, {0, 4});
+  auto *di = di_struct("gt_config", 16,
+                       {{"target_pid", di_int(4, false)}, {"reserved", di_int(4, false)},
+                        {"start_ns", di_int(8, false)}},
+                       {0, 4, 8});
   auto *cdi = dib_.createQualifiedType(llvm::dwarf::DW_TAG_const_type,
                                        dib_.createQualifiedType(llvm::dwarf::DW_TAG_volatile_type, di));
   config_->addDebugInfo(
@@ -428,7 +452,14 @@ void Generator::emit_probe(const sema::ProbeInfo &probe, const sema::AttachPoint
     section = "tracepoint/" + ap.probe.category + "/" + ap.probe.event;
     break;
   case meta::ProbeKind::Profile:
-  case meta::ProbeKind::Interval: section = "perf_event"; break;
+  case meta::ProbeKind::Interval:
+  case meta::ProbeKind::Software: section = "perf_event"; break;
+  case meta::ProbeKind::Kprobe: section = "kprobe/" + ap.probe.symbol; break;
+  case meta::ProbeKind::Kretprobe: section = "kretprobe/" + ap.probe.symbol; break;
+  case meta::ProbeKind::Fentry: section = "fentry/" + ap.probe.symbol; break;
+  case meta::ProbeKind::Fexit: section = "fexit/" + ap.probe.symbol; break;
+  case meta::ProbeKind::RawTracepoint: section = "raw_tp/" + ap.probe.event; break;
+  case meta::ProbeKind::Usdt: section = "usdt"; break;
   }
   fn_->setSection(section);
   fn_->addFnAttr(llvm::Attribute::NoUnwind);  // no .eh_frame
@@ -479,9 +510,13 @@ void Generator::emit_probe(const sema::ProbeInfo &probe, const sema::AttachPoint
 }
 
 void Generator::emit_pid_filter() {
+  using K = meta::ProbeKind;
   auto kind = ap_->probe.kind;
-  if (kind != meta::ProbeKind::Tracepoint && kind != meta::ProbeKind::Profile)
-    return;  // uprobes are filtered by the kernel at attach time
+  // Uprobes are filtered by the kernel at attach time; BEGIN, END and
+  // interval run in no particular process.
+  if (kind == K::Begin || kind == K::End || kind == K::Interval || kind == K::Uprobe ||
+      kind == K::Uretprobe || kind == K::Usdt)
+    return;
   auto *load = b_.CreateLoad(b_.getInt32Ty(), config_, true, "target_pid");
   Value *target = b_.CreateZExt(load, b_.getInt64Ty());
   auto *check = BasicBlock::Create(ctx_, "pid_check", fn_);
@@ -512,8 +547,24 @@ void Generator::emit_stmt(const Stmt &s) {
   switch (s.kind) {
   case StmtKind::Expr: {
     const Expr &call = *s.expr;
-    if (call.name == "printf") {
+    if (call.name == "printf" || call.name == "system" || call.name == "cat") {
       emit_printf(call);
+    } else if (call.name == "print" || call.name == "clear" || call.name == "zero") {
+      auto it = an_.print_value_ids.find(&call);
+      if (it != an_.print_value_ids.end()) {
+        emit_event(meta::kEventPrintValue, it->second, nullptr, nullptr, call.children[0].get(),
+                   &an_.print_values.at(it->second).type);
+      } else {
+        uint32_t kind = call.name == "print" ? meta::kEventPrintMap
+                        : call.name == "clear" ? meta::kEventClearMap
+                                               : meta::kEventZeroMap;
+        emit_event(kind, map_index(call.children[0]->name), nullptr, nullptr, nullptr, nullptr);
+      }
+    } else if (call.name == "time") {
+      emit_event(meta::kEventTime, an_.time_ids.at(&call), nullptr, nullptr, nullptr, nullptr);
+    } else if (call.name == "signal") {
+      call_helper(bpf::kSendSignal, b_.getInt64Ty(),
+                  {b_.getInt32(static_cast<uint32_t>(call.children[0]->int_value))});
     } else if (call.name == "exit") {
       emit_exit();
     } else if (call.name == "delete") {
@@ -634,52 +685,57 @@ void Generator::emit_count_lost() {
 }
 
 void Generator::emit_printf(const Expr &call) {
-  const meta::Printf &pf = an_.printfs.at(an_.printf_ids.at(&call));
   uint32_t id = an_.printf_ids.at(&call);
-  uint64_t size = 8 + pf.payload_size;
-  // Arguments are written straight into the reserved record: no stack copy.
+  uint32_t kind = call.name == "system" ? meta::kEventSystem
+                  : call.name == "cat"  ? meta::kEventCat
+                                        : meta::kEventPrintf;
+  emit_event(kind, id, &an_.printfs.at(id), &call, nullptr, nullptr);
+}
+
+uint32_t Generator::map_index(const std::string &name) const {
+  for (size_t i = 0; i < meta_.maps.size(); i++)
+    if (meta_.maps[i].name == name)
+      return static_cast<uint32_t>(i);
+  throw std::logic_error("no map " + name);
+}
+
+// One ring buffer record: the header, then printf-style arguments or one
+// value. Arguments are written straight into the reserved record.
+void Generator::emit_event(uint32_t kind, uint32_t id, const meta::Printf *pf, const Expr *call,
+                           const Expr *value, const meta::Type *value_type) {
+  uint64_t payload_size = pf ? pf->payload_size : value_type ? (value_type->size + 7) / 8 * 8 : 0;
   Value *rec = call_helper(bpf::kRingbufReserve, b_.getPtrTy(),
-                           {events_, b_.getInt64(size), b_.getInt64(0)});
-  auto *fill = BasicBlock::Create(ctx_, "printf_fill", fn_);
-  auto *lost = BasicBlock::Create(ctx_, "printf_lost", fn_);
-  auto *done = BasicBlock::Create(ctx_, "printf_done", fn_);
+                           {events_, b_.getInt64(8 + payload_size), b_.getInt64(0)});
+  auto *fill = BasicBlock::Create(ctx_, "event_fill", fn_);
+  auto *lost = BasicBlock::Create(ctx_, "event_lost", fn_);
+  auto *done = BasicBlock::Create(ctx_, "event_done", fn_);
   b_.CreateCondBr(b_.CreateIsNull(rec), lost, fill);
   b_.SetInsertPoint(lost);
   emit_count_lost();
   b_.CreateBr(done);
   b_.SetInsertPoint(fill);
-  b_.CreateStore(b_.getInt32(meta::kEventPrintf), rec);
+  b_.CreateStore(b_.getInt32(kind), rec);
   b_.CreateStore(b_.getInt32(id), ptr_add(rec, 4));
   Value *payload = ptr_add(rec, 8);
-  for (size_t i = 0; i < pf.args.size(); i++) {
-    const Expr &arg = *call.children[i + 1];
-    Value *dst = ptr_add(payload, pf.offsets[i]);
-    if (pf.args[i].kind == meta::Type::Kind::Str)
-      emit_str_into(arg, dst, pf.args[i].size);
-    else
-      b_.CreateStore(emit_int(arg), dst);
+  if (pf)
+    for (size_t i = 0; i < pf->args.size(); i++)
+      emit_into(*call->children[i + 1], ptr_add(payload, pf->offsets[i]), pf->args[i]);
+  if (value) {
+    if (value_type->kind != meta::Type::Kind::Int)
+      b_.CreateMemSet(payload, b_.getInt8(0), payload_size, llvm::MaybeAlign(8));
+    emit_into(*value, payload, *value_type);
   }
-  call_helper(bpf::kRingbufSubmit, b_.getVoidTy(), {rec, b_.getInt64(bpf::kRingbufNoWakeup)});
+  // Plain output is batched by the reader; control events are handled at once.
+  uint64_t flags = kind == meta::kEventPrintf || kind == meta::kEventPrintValue
+                       ? bpf::kRingbufNoWakeup
+                       : bpf::kRingbufForceWakeup;
+  call_helper(bpf::kRingbufSubmit, b_.getVoidTy(), {rec, b_.getInt64(flags)});
   b_.CreateBr(done);
   b_.SetInsertPoint(done);
 }
 
 void Generator::emit_exit() {
-  Value *rec = call_helper(bpf::kRingbufReserve, b_.getPtrTy(),
-                           {events_, b_.getInt64(8), b_.getInt64(0)});
-  auto *fill = BasicBlock::Create(ctx_, "exit_fill", fn_);
-  auto *lost = BasicBlock::Create(ctx_, "exit_lost", fn_);
-  auto *done = BasicBlock::Create(ctx_, "exit_done", fn_);
-  b_.CreateCondBr(b_.CreateIsNull(rec), lost, fill);
-  b_.SetInsertPoint(lost);
-  emit_count_lost();
-  b_.CreateBr(done);
-  b_.SetInsertPoint(fill);
-  b_.CreateStore(b_.getInt32(meta::kEventExit), rec);
-  b_.CreateStore(b_.getInt32(0), ptr_add(rec, 4));
-  call_helper(bpf::kRingbufSubmit, b_.getVoidTy(), {rec, b_.getInt64(bpf::kRingbufForceWakeup)});
-  b_.CreateBr(done);
-  b_.SetInsertPoint(done);
+  emit_event(meta::kEventExit, 0, nullptr, nullptr, nullptr, nullptr);
   // Nothing after exit() runs.
   b_.CreateRet(b_.getInt64(0));
   new_block_after_return();
@@ -693,19 +749,10 @@ Value *Generator::emit_key(const Expr &map, const MapDef &def, Value *bucket) {
   const meta::Type &kt = def.meta.key;
   if (!map.children.empty()) {
     if (map.children.size() == 1) {
-      const Expr &k = *map.children[0];
-      if (kt.kind == meta::Type::Kind::Str)
-        emit_str_into(k, buf, kt.size);
-      else
-        b_.CreateStore(emit_int(k), buf);
+      emit_into(*map.children[0], buf, kt);
     } else {
-      for (size_t i = 0; i < map.children.size(); i++) {
-        Value *dst = ptr_add(buf, kt.offsets[i]);
-        if (kt.elems[i].kind == meta::Type::Kind::Str)
-          emit_str_into(*map.children[i], dst, kt.elems[i].size);
-        else
-          b_.CreateStore(emit_int(*map.children[i]), dst);
-      }
+      for (size_t i = 0; i < map.children.size(); i++)
+        emit_into(*map.children[i], ptr_add(buf, kt.offsets[i]), kt.elems[i]);
     }
   }
   if (bucket)
@@ -876,8 +923,23 @@ Value *Generator::emit_int(const Expr &e) {
       return b_.CreateZExt(call_helper(bpf::kGetSmpProcessorId, b_.getInt32Ty(), {}), i64);
     if (n == "retval")
       return b_.CreateLoad(i64, ptr_add(ctx_arg_, bpf::kPtRegsAx));
-    if (n.rfind("arg", 0) == 0)
-      return b_.CreateLoad(i64, ptr_add(ctx_arg_, bpf::kPtRegsArgs[n[3] - '0']));
+    if (n.rfind("arg", 0) == 0) {
+      unsigned idx = static_cast<unsigned>(strtoul(n.c_str() + 3, nullptr, 10));
+      // Raw tracepoints get the tracepoint's arguments as a u64 array.
+      if (ap_->probe.kind == meta::ProbeKind::RawTracepoint)
+        return b_.CreateLoad(i64, ptr_add(ctx_arg_, 8 * idx));
+      return b_.CreateLoad(i64, ptr_add(ctx_arg_, bpf::kPtRegsArgs[idx]));
+    }
+    if (n == "cgroup")
+      return call_helper(bpf::kGetCurrentCgroupId, i64, {});
+    if (n == "rand")
+      return b_.CreateZExt(call_helper(bpf::kGetPrandomU32, b_.getInt32Ty(), {}), i64);
+    if (n == "curtask")
+      return call_helper(bpf::kGetCurrentTask, i64, {});
+    if (n == "elapsed") {
+      Value *start = b_.CreateLoad(i64, ptr_add(config_, 8), true, "start_ns");
+      return b_.CreateSub(call_helper(bpf::kKtimeGetNs, i64, {}), start);
+    }
     break;
   }
   case ExprKind::Variable: {
@@ -949,6 +1011,25 @@ Value *Generator::emit_int(const Expr &e) {
     return phi;
   }
   case ExprKind::Call:
+    if (e.name == "has_key") {
+      const Expr &m = *e.children[0];
+      const MapDef &def = map_def(m.name);
+      Value *p = emit_map_lookup(def, emit_key(m, def, nullptr));
+      return b_.CreateZExt(b_.CreateIsNotNull(p), i64);
+    }
+    if (e.name == "strncmp") {
+      // 0 when the first n characters agree (stopping at a common NUL), else 1.
+      const Expr &ea = *e.children[0], &eb = *e.children[1];
+      uint32_t n = static_cast<uint32_t>(
+          std::min<uint64_t>({e.children[2]->int_value, ea.type.size, eb.type.size}));
+      auto *a = temp_buffer(ea.type.size, "ncmp_a");
+      auto *bb = temp_buffer(eb.type.size, "ncmp_b");
+      emit_str_into(ea, a, ea.type.size);
+      emit_str_into(eb, bb, eb.type.size);
+      return b_.CreateZExt(b_.CreateNot(strings_equal(a, bb, n)), i64);
+
+    }
+    break;
   case ExprKind::String:
   case ExprKind::Tuple:
     break;
@@ -1054,13 +1135,18 @@ Value *Generator::emit_str_compare(const Expr &ea, const Expr &eb) {
   auto *bb = temp_buffer(sb, "cmp_b");
   emit_str_into(ea, a, sa);
   emit_str_into(eb, bb, sb);
-  uint32_t n = std::min(sa, sb);
+  return strings_equal(a, bb, std::min(sa, sb));
+}
+
+// True when the buffers agree on their first n bytes or up to a common NUL.
+// Unrolled: BPF has no unbounded loops.
+Value *Generator::strings_equal(Value *a, Value *b, uint32_t n) {
   auto *equal = BasicBlock::Create(ctx_, "str_eq", fn_);
   auto *differ = BasicBlock::Create(ctx_, "str_ne", fn_);
   auto *done = BasicBlock::Create(ctx_, "str_cmp_done", fn_);
   for (uint32_t i = 0; i < n; i++) {
     Value *ca = b_.CreateLoad(b_.getInt8Ty(), ptr_add(a, i));
-    Value *cb = b_.CreateLoad(b_.getInt8Ty(), ptr_add(bb, i));
+    Value *cb = b_.CreateLoad(b_.getInt8Ty(), ptr_add(b, i));
     auto *same = BasicBlock::Create(ctx_, "str_same", fn_);
     b_.CreateCondBr(b_.CreateICmpNE(ca, cb), differ, same);
     b_.SetInsertPoint(same);
@@ -1243,7 +1329,77 @@ void Generator::emit_into(const Expr &e, Value *dst, const meta::Type &layout) {
     }
     return;
   default:
-    throw std::logic_error("cannot store this value");
+    emit_special_into(e, dst, layout);
+    return;
+  }
+}
+
+// Values the runtime prints specially: the layouts are in runtime/metadata.h.
+void Generator::emit_special_into(const Expr &e, Value *dst, const meta::Type &layout) {
+  auto *i64 = b_.getInt64Ty();
+  bool made_here = (e.kind == ExprKind::Call || e.kind == ExprKind::Builtin) &&
+                   (e.name == "ksym" || e.name == "usym" || e.name == "kstack" ||
+                    e.name == "ustack" || e.name == "ntop" || e.name == "strftime" ||
+                    e.name == "buf");
+  if (e.kind == ExprKind::Ternary) {
+    Value *c = emit_bool(*e.children[0]);
+    auto *then_bb = BasicBlock::Create(ctx_, "tern_then", fn_);
+    auto *else_bb = BasicBlock::Create(ctx_, "tern_else", fn_);
+    auto *done = BasicBlock::Create(ctx_, "tern_done", fn_);
+    b_.CreateCondBr(c, then_bb, else_bb);
+    b_.SetInsertPoint(then_bb);
+    emit_into(*e.children[1], dst, layout);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(else_bb);
+    emit_into(*e.children[2], dst, layout);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+    return;
+  }
+  if (!made_here) {  // a variable, map value or tuple element holding one
+    meta::Type from;
+    Value *src = emit_tuple_ptr(e, from);
+    convert_copy(src, from, dst, layout);
+    return;
+  }
+  const std::string &fn = e.name;
+  if (fn == "ksym" || fn == "strftime") {
+    b_.CreateStore(emit_int(*e.children.back()), dst);
+  } else if (fn == "usym") {
+    b_.CreateStore(emit_int(*e.children[0]), dst);
+    b_.CreateStore(b_.CreateLShr(pid_tgid(), 32), ptr_add(dst, 8));
+  } else if (fn == "kstack" || fn == "ustack") {
+    bool user = fn == "ustack";
+    Value *id = call_helper(bpf::kGetStackid, i64,
+                            {ctx_arg_, stacks_, b_.getInt64(user ? bpf::kUserStack : 0)});
+    b_.CreateStore(id, dst);
+    b_.CreateStore(user ? b_.CreateLShr(pid_tgid(), 32) : b_.getInt64(0), ptr_add(dst, 8));
+  } else if (fn == "ntop") {
+    const Expr &addr = *e.children.back();
+    Value *family = e.children.size() == 2 ? emit_int(*e.children[0])
+                                           : b_.getInt64(addr.type.is_str() && addr.type.size == 16 ? 10 : 2);
+    b_.CreateStore(family, dst);
+    Value *bytes = ptr_add(dst, 8);
+    b_.CreateMemSet(bytes, b_.getInt8(0), 16, llvm::MaybeAlign(8));
+    if (addr.type.is_int()) {
+      b_.CreateStore(b_.CreateTrunc(emit_int(addr), b_.getInt32Ty()), bytes);
+    } else {
+      auto *tmp = temp_buffer(addr.type.size, "ntop_bytes");
+      emit_str_into(addr, tmp, addr.type.size);
+      b_.CreateMemCpy(bytes, llvm::MaybeAlign(1), tmp, llvm::MaybeAlign(1), addr.type.size);
+    }
+  } else if (fn == "buf") {
+    uint32_t n = layout.size - 8;
+    const Expr &p = *e.children[0];
+    bool user = p.type.is_pointer ? p.type.addr_space == Type::AddrSpace::User
+                                  : ap_->pointer_space == Type::AddrSpace::User;
+    Value *rc = call_helper(user ? bpf::kProbeReadUser : bpf::kProbeReadKernel, i64,
+                            {ptr_add(dst, 8), b_.getInt64(n),
+                             b_.CreateIntToPtr(emit_int(p), b_.getPtrTy())});
+    // A failed read leaves the buffer zeroed: report its length as 0.
+    b_.CreateStore(b_.CreateSelect(b_.CreateICmpEQ(rc, b_.getInt64(0)), b_.getInt64(n),
+                                   b_.getInt64(0)),
+                   dst);
   }
 }
 
@@ -1414,6 +1570,10 @@ bool Generator::run(Output &out) {
 
   meta_.source_name = src_.name();
   meta_.printfs = an_.printfs;
+  meta_.time_formats = an_.time_formats;
+  meta_.print_values = an_.print_values;
+  meta_.uses_system = an_.uses_system;
+  meta_.needs_stacks = an_.needs_stacks;
   meta_.binaries = an_.binaries;
   meta_.ringbuf_size = opts_.ringbuf_size;
   mod_->setModuleInlineAsm(metadata_asm(meta::serialize(meta_)));

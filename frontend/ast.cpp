@@ -21,6 +21,13 @@ std::string Type::str() const {
   }
   case Kind::Args: return "args";
   case Kind::Aggregate: return aggregate + "()";
+  case Kind::Ksym: return "ksym";
+  case Kind::Usym: return "usym";
+  case Kind::Kstack: return "kstack";
+  case Kind::Ustack: return "ustack";
+  case Kind::Inet: return "inet";
+  case Kind::Timestamp: return "timestamp";
+  case Kind::Buf: return "buffer[" + std::to_string(size - 8) + "]";
   }
   return "?";
 }

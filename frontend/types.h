@@ -16,6 +16,8 @@ struct Type {
     Tuple,      // map keys with several parts
     Args,       // the `args` object of a tracepoint; only `.field` is allowed on it
     Aggregate,  // count(), sum(), hist(), ...: only assignable to a map
+    // Values the runtime prints specially (layouts in runtime/metadata.h):
+    Ksym, Usym, Kstack, Ustack, Inet, Timestamp, Buf,
   };
   enum class AddrSpace { None, User, Kernel };
 
@@ -26,6 +28,8 @@ struct Type {
   AddrSpace addr_space = AddrSpace::None; // where a pointer points
   std::string aggregate;                  // Aggregate: "count", "sum", "hist", ...
   std::vector<Type> elems;                // Tuple
+  std::string format;                     // Timestamp: strftime format
+  uint32_t stack_frames = 0;              // Kstack/Ustack: frame limit (0: all)
 
   static Type void_type() { return make(Kind::Void, 0); }
   static Type integer(uint32_t size = 8, bool is_signed = true) {
@@ -44,6 +48,16 @@ struct Type {
     Type t = make(Kind::Aggregate, 0);
     t.aggregate = fn;
     return t;
+  }
+  static Type special(Kind k, uint32_t size) { return make(k, size); }
+  static Type make_stack(bool user, uint32_t frames) {
+    Type t = make(user ? Kind::Ustack : Kind::Kstack, 16);
+    t.stack_frames = frames;
+    return t;
+  }
+  // Values that can be map keys, map values, variables and printf arguments.
+  bool is_storable() const {
+    return kind == Kind::Int || kind == Kind::Str || kind == Kind::Tuple || kind >= Kind::Ksym;
   }
   bool is_int() const { return kind == Kind::Int; }
   bool is_str() const { return kind == Kind::Str; }

@@ -7,6 +7,11 @@
 #include <set>
 #include <sstream>
 
+#include <dirent.h>
+#include <fnmatch.h>
+#include <fstream>
+#include <unistd.h>
+
 #include "runtime/elf_file.h"
 #include "runtime/tracefs.h"
 
@@ -61,6 +66,21 @@ meta::Type to_meta(const Type &t) {
     m.size = align_to(off, storage_align(t));
     return m;
   }
+  case Type::Kind::Ksym:
+  case Type::Kind::Usym:
+  case Type::Kind::Kstack:
+  case Type::Kind::Ustack:
+  case Type::Kind::Inet:
+  case Type::Kind::Timestamp:
+  case Type::Kind::Buf: {
+    meta::Type m;
+    m.kind = static_cast<meta::Type::Kind>(static_cast<int>(meta::Type::Kind::Ksym) +
+                                           (static_cast<int>(t.kind) - static_cast<int>(Type::Kind::Ksym)));
+    m.size = t.size;
+    m.format = t.format;
+    m.stack_frames = t.stack_frames;
+    return m;
+  }
   default:
     return meta::Type::none();
   }
@@ -71,7 +91,7 @@ uint32_t storage_size(const Type &t) {
   case Type::Kind::Int: return 8;
   case Type::Kind::Str: return t.size;
   case Type::Kind::Tuple: return to_meta(t).size;
-  default: return 0;
+  default: return t.kind >= Type::Kind::Ksym ? t.size : 0;
   }
 }
 
@@ -145,7 +165,7 @@ bool parse_printf_conversions(const std::string &format, std::vector<char> &conv
     }
     while (j < format.size() && strchr("hlzjt", format[j]))
       j++;
-    if (j >= format.size() || !strchr("diuxXocsp", format[j])) {
+    if (j >= format.size() || !strchr("diuxXocspr", format[j])) {
       error = "invalid printf conversion '" + format.substr(i, j - i + (j < format.size())) + "'";
       return false;
     }
@@ -165,7 +185,12 @@ public:
   std::optional<Analysis> run();
 
 private:
-  bool resolve_attach_point(const ast::AttachPoint &ap, AttachPoint &out);
+  bool resolve_attach_point(const ast::AttachPoint &ap, std::vector<AttachPoint> &out);
+  bool resolve_one(const ast::AttachPoint &ap, const std::string &text, AttachPoint &out);
+  bool resolve_kernel(const ast::AttachPoint &ap, const std::string &provider,
+                      const std::vector<std::string> &parts, std::vector<AttachPoint> &out);
+  const std::vector<std::string> &kernel_functions();
+  std::vector<std::string> kernel_functions_;
   bool resolve_uprobe(const ast::AttachPoint &ap, const std::vector<std::string> &parts,
                       bool is_return, AttachPoint &out);
   void check_probe(ProbeInfo &info);
@@ -304,29 +329,196 @@ bool Analyzer::resolve_uprobe(const ast::AttachPoint &ap, const std::vector<std:
   return true;
 }
 
-bool Analyzer::resolve_attach_point(const ast::AttachPoint &ap, AttachPoint &out) {
-  out.loc = ap.loc;
-  out.probe.spec = ap.text;
-  if (ap.text == "BEGIN" || ap.text == "END") {
-    out.probe.kind = ap.text == "BEGIN" ? meta::ProbeKind::Begin : meta::ProbeKind::End;
+static bool has_wildcard(const std::string &s) {
+  return s.find_first_of("*?[") != std::string::npos;
+}
+
+static bool glob_match(const std::string &pattern, const std::string &name) {
+  return fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
+}
+
+static std::string canonical_provider(const std::string &p) {
+  static const std::map<std::string, std::string> aliases = {
+      {"u", "uprobe"},  {"ur", "uretprobe"}, {"t", "tracepoint"}, {"p", "profile"},
+      {"i", "interval"}, {"k", "kprobe"},    {"kr", "kretprobe"}, {"f", "fentry"},
+      {"fr", "fexit"},  {"kfunc", "fentry"}, {"kretfunc", "fexit"}, {"rt", "rawtracepoint"},
+      {"s", "software"}, {"U", "usdt"},      {"h", "hardware"},   {"w", "watchpoint"}};
+  auto it = aliases.find(p);
+  return it == aliases.end() ? p : it->second;
+}
+
+const std::vector<std::string> &Analyzer::kernel_functions() {
+  if (kernel_functions_.empty()) {
+    std::ifstream in("/proc/kallsyms");
+    std::string addr, type, name;
+    std::set<std::string> seen;
+    while (in >> addr >> type) {
+      std::getline(in, name);
+      size_t b = name.find_first_not_of(" \t");
+      size_t e = name.find_first_of(" \t", b);
+      if (b == std::string::npos)
+        continue;
+      name = name.substr(b, e == std::string::npos ? std::string::npos : e - b);
+      if ((type == "t" || type == "T") && name.find('$') == std::string::npos &&
+          name.rfind("__pfx_", 0) != 0 && seen.insert(name).second)
+        kernel_functions_.push_back(name);
+    }
+    std::sort(kernel_functions_.begin(), kernel_functions_.end());
+  }
+  return kernel_functions_;
+}
+
+// kprobe:FUNC[+OFF], kretprobe:FUNC, fentry:FUNC, fexit:FUNC (an optional
+// module part "MOD:FUNC" is accepted and ignored). Wildcards expand over
+// /proc/kallsyms.
+bool Analyzer::resolve_kernel(const ast::AttachPoint &ap, const std::string &provider,
+                              const std::vector<std::string> &parts,
+                              std::vector<AttachPoint> &out) {
+  if (parts.size() < 2 || parts.size() > 3 || parts.back().empty()) {
+    error(ap.loc, provider + " needs a kernel function: " + provider + ":FUNCTION");
+    return false;
+  }
+  std::string target = parts.back();
+  uint64_t off = 0;
+  if (auto plus = target.find('+'); plus != std::string::npos) {
+    if (provider != "kprobe" || !parse_uint(target.substr(plus + 1), off)) {
+      error(ap.loc, "invalid offset in " + provider + " probe '" + ap.text + "'");
+      return false;
+    }
+    target.resize(plus);
+  }
+  std::vector<std::string> names;
+  const auto &all = kernel_functions();
+  if (has_wildcard(target)) {
+    for (const auto &f : all)
+      if (glob_match(target, f))
+        names.push_back(f);
+    if (names.empty()) {
+      error(ap.loc, "no kernel function matches '" + target + "'");
+      return false;
+    }
+  } else {
+    if (!all.empty() && !std::binary_search(all.begin(), all.end(), target)) {
+      error(ap.loc, "kernel function '" + target + "' does not exist (not in /proc/kallsyms)");
+      return false;
+    }
+    names.push_back(target);
+  }
+  static const std::map<std::string, meta::ProbeKind> kinds = {
+      {"kprobe", meta::ProbeKind::Kprobe}, {"kretprobe", meta::ProbeKind::Kretprobe},
+      {"fentry", meta::ProbeKind::Fentry}, {"fexit", meta::ProbeKind::Fexit}};
+  for (const auto &n : names) {
+    AttachPoint a;
+    a.loc = ap.loc;
+    a.probe.kind = kinds.at(provider);
+    a.probe.symbol = n;
+    a.probe.offset = off;
+    a.probe.spec = provider + ":" + n + (off ? "+" + std::to_string(off) : "");
+    a.func = n;
+    a.pointer_space = Type::AddrSpace::Kernel;
+    out.push_back(std::move(a));
+  }
+  return true;
+}
+
+bool Analyzer::resolve_attach_point(const ast::AttachPoint &ap, std::vector<AttachPoint> &out) {
+  auto parts = split_attach(ap.text);
+  std::string provider = canonical_provider(parts[0]);
+  if (provider == "kprobe" || provider == "kretprobe" || provider == "fentry" ||
+      provider == "fexit")
+    return resolve_kernel(ap, provider, parts, out);
+  if ((provider == "uprobe" || provider == "uretprobe") && parts.size() == 3 &&
+      has_wildcard(parts[2]) && !has_wildcard(parts[1])) {
+    AttachPoint first;
+    std::string pattern = parts[2];
+    // Resolve the binary through a concrete attach point, then glob its functions.
+    std::string path = elf::resolve_binary(parts[1]);
+    elf::ElfFile *file = nullptr;
+    if (!path.empty()) {
+      std::string err;
+      if (!elves_[path]) {
+        auto f = elf::ElfFile::open(path, err);
+        if (f) {
+          elves_[path] = f.get();
+          result_.binaries.push_back({path, f->build_id()});
+          elf_store_.push_back(std::move(f));
+        }
+      }
+      file = elves_[path];
+    }
+    if (!file)
+      return resolve_one(ap, ap.text, first);  // reports the binary's problem
+    size_t before = out.size();
+    for (const auto &fn : file->functions())
+      if (glob_match(pattern, fn.name)) {
+        AttachPoint a;
+        if (!resolve_one(ap, parts[0] + ":" + parts[1] + ":" + fn.name, a))
+          return false;
+        out.push_back(std::move(a));
+      }
+    if (out.size() == before) {
+      error(ap.loc, "no function in " + path + " matches '" + pattern + "'");
+      return false;
+    }
     return true;
   }
-  auto parts = split_attach(ap.text);
-  std::string provider = parts[0];
-  if (provider == "u") provider = "uprobe";
-  if (provider == "ur") provider = "uretprobe";
-  if (provider == "t") provider = "tracepoint";
-  if (provider == "p") provider = "profile";
-  if (provider == "i") provider = "interval";
+  if (provider == "tracepoint" && parts.size() == 3 &&
+      (has_wildcard(parts[1]) || has_wildcard(parts[2]))) {
+    std::string err;
+    std::string root = tracefs::root(err);
+    if (root.empty()) {
+      error(ap.loc, err);
+      return false;
+    }
+    size_t before = out.size();
+    std::vector<std::string> cats, events;
+    auto list_dir = [](const std::string &dir) {
+      std::vector<std::string> names;
+      if (DIR *d = opendir(dir.c_str())) {
+        while (dirent *e = readdir(d))
+          if (e->d_name[0] != '.')
+            names.push_back(e->d_name);
+        closedir(d);
+      }
+      std::sort(names.begin(), names.end());
+      return names;
+    };
+    for (const auto &cat : list_dir(root + "/events"))
+      if (glob_match(parts[1], cat))
+        for (const auto &ev : list_dir(root + "/events/" + cat))
+          if (glob_match(parts[2], ev) && access((root + "/events/" + cat + "/" + ev + "/format").c_str(), R_OK) == 0) {
+            AttachPoint a;
+            if (!resolve_one(ap, "tracepoint:" + cat + ":" + ev, a))
+              return false;
+            out.push_back(std::move(a));
+          }
+    if (out.size() == before) {
+      error(ap.loc, "no tracepoint matches '" + parts[1] + ":" + parts[2] + "'");
+      return false;
+    }
+    return true;
+  }
+  AttachPoint a;
+  if (!resolve_one(ap, ap.text, a))
+    return false;
+  out.push_back(std::move(a));
+  return true;
+}
+
+bool Analyzer::resolve_one(const ast::AttachPoint &ap, const std::string &text, AttachPoint &out) {
+  out.loc = ap.loc;
+  out.probe.spec = text;
+  if (text == "BEGIN" || text == "END") {
+    out.probe.kind = text == "BEGIN" ? meta::ProbeKind::Begin : meta::ProbeKind::End;
+    return true;
+  }
+  auto parts = split_attach(text);
+  std::string provider = canonical_provider(parts[0]);
   if (provider == "uprobe" || provider == "uretprobe")
     return resolve_uprobe(ap, parts, provider == "uretprobe", out);
   if (provider == "tracepoint") {
     if (parts.size() != 3 || parts[1].empty() || parts[2].empty()) {
       error(ap.loc, "tracepoint needs a category and a name: tracepoint:CATEGORY:NAME");
-      return false;
-    }
-    if (ap.text.find('*') != std::string::npos) {
-      error(ap.loc, "wildcards in tracepoint probes are not supported yet");
       return false;
     }
     std::string err;
@@ -374,10 +566,46 @@ bool Analyzer::resolve_attach_point(const ast::AttachPoint &ap, AttachPoint &out
     out.probe.spec = provider + ":" + unit + ":" + count;
     return true;
   }
-  static const std::set<std::string> later = {"kprobe", "kretprobe", "fentry", "fexit", "usdt",
-                                              "rawtracepoint", "software", "hardware",
-                                              "watchpoint", "k", "kr", "f", "fr", "U", "rt",
-                                              "s", "h", "w"};
+  if (provider == "rawtracepoint") {
+    if (parts.size() < 2 || parts.size() > 3 || parts.back().empty()) {
+      error(ap.loc, "rawtracepoint needs a tracepoint name: rawtracepoint:NAME");
+      return false;
+    }
+    out.probe.kind = meta::ProbeKind::RawTracepoint;
+    out.probe.event = parts.back();
+    out.probe.spec = "rawtracepoint:" + parts.back();
+    out.pointer_space = Type::AddrSpace::Kernel;
+    return true;
+  }
+  if (provider == "software") {
+    // bpftrace's names and default sample periods.
+    static const std::map<std::string, std::pair<std::string, uint64_t>> events = {
+        {"cpu-clock", {"cpu-clock", 1000000}},       {"cpu", {"cpu-clock", 1000000}},
+        {"task-clock", {"task-clock", 1000000}},     {"page-faults", {"page-faults", 100}},
+        {"faults", {"page-faults", 100}},            {"context-switches", {"context-switches", 1000}},
+        {"cs", {"context-switches", 1000}},          {"cpu-migrations", {"cpu-migrations", 1}},
+        {"migrations", {"cpu-migrations", 1}},       {"minor-faults", {"minor-faults", 100}},
+        {"major-faults", {"major-faults", 1}},       {"alignment-faults", {"alignment-faults", 1}},
+        {"emulation-faults", {"emulation-faults", 1}}, {"dummy", {"dummy", 1}},
+        {"bpf-output", {"bpf-output", 1}}};
+    auto it = parts.size() >= 2 ? events.find(parts[1]) : events.end();
+    uint64_t period = 0;
+    if (it == events.end() || parts.size() > 3 ||
+        (parts.size() == 3 && (!parse_uint(parts[2], period) || period == 0))) {
+      error(ap.loc, "software needs an event and an optional count: software:EVENT[:COUNT], "
+                    "EVENT one of cpu-clock, task-clock, page-faults, context-switches, "
+                    "cpu-migrations, minor-faults, major-faults, alignment-faults, "
+                    "emulation-faults, dummy, bpf-output");
+      return false;
+    }
+    out.probe.kind = meta::ProbeKind::Software;
+    out.probe.event = it->second.first;
+    out.probe.sample_period = period ? period : it->second.second;
+    out.probe.spec = "software:" + it->second.first + ":" + std::to_string(out.probe.sample_period);
+    return true;
+  }
+  static const std::set<std::string> later = {"usdt", "hardware", "watchpoint", "asyncwatchpoint",
+                                              "iter"};
   if (later.count(provider)) {
     error(ap.loc, "'" + provider + "' probes are not supported yet");
     return false;
@@ -438,9 +666,10 @@ Type Analyzer::key_type(Expr &map) {
 MapInfo *Analyzer::map_for(Expr &map, bool is_aggregate, meta::MapKind kind) {
   for (auto &k : map.children) {
     check_expr(*k);
-    if (!k->type.is_int() && !k->type.is_str()) {
+    if (!k->type.is_storable() || k->type.kind == Type::Kind::Tuple) {
       if (k->type.kind != Type::Kind::None)
-        error(k->loc, "a map key must be an integer or a string, not " + k->type.str());
+        error(k->loc, "a map key must be an integer, a string or a printable value, not " +
+                          k->type.str());
       return nullptr;
     }
   }
@@ -507,7 +736,7 @@ void Analyzer::check_map_assign(Stmt &s) {
   check_expr(value);
   if (value.type.kind == Type::Kind::None)
     return;
-  if (!value.type.is_int() && !value.type.is_str() && value.type.kind != Type::Kind::Tuple) {
+  if (!value.type.is_storable()) {
     error(value.loc, "cannot store a " + value.type.str() + " in a map");
     return;
   }
@@ -617,7 +846,16 @@ void Analyzer::check_call(Expr &e, bool as_statement) {
         continue;
       }
       char c = convs[i - 1];
-      if (c == 's' && !a.type.is_str()) {
+      bool printable = a.type.is_str() || (a.type.kind >= Type::Kind::Ksym &&
+                                           a.type.kind != Type::Kind::Buf) ||
+                       a.type.kind == Type::Kind::Tuple;
+      if (c == 'r') {
+        if (a.type.kind != Type::Kind::Buf) {
+          error(a.loc, std::string("printf: %r needs a buffer (buf()), but argument ") +
+                           std::to_string(i) + " is " + a.type.str());
+          ok = false;
+        }
+      } else if (c == 's' && !printable) {
         error(a.loc, std::string("printf: %s needs a string, but argument ") +
                          std::to_string(i) + " is " + a.type.str());
         ok = false;
@@ -697,11 +935,199 @@ void Analyzer::check_call(Expr &e, bool as_statement) {
     } else if (a.type.kind != Type::Kind::None) {
       error(a.loc, "str() needs a pointer or a string, not " + a.type.str());
     }
+  } else if (fn == "ksym" || fn == "usym") {
+    if (want(1, 1) && want_int(*e.children[0]))
+      e.type = fn == "ksym" ? Type::special(Type::Kind::Ksym, 8) : Type::special(Type::Kind::Usym, 16);
+  } else if (fn == "kstack" || fn == "ustack") {
+    if (!want(0, 1))
+      return;
+    uint32_t frames = 0;
+    if (nargs == 1) {
+      Expr &n = *e.children[0];
+      check_expr(n);
+      if (n.kind != ExprKind::Integer || n.int_value == 0 || n.int_value > 127) {
+        error(n.loc, fn + "() takes a frame count from 1 to 127 (stack modes are not supported yet)");
+        return;
+      }
+      frames = static_cast<uint32_t>(n.int_value);
+    }
+    e.type = Type::make_stack(fn == "ustack", frames);
+    result_.needs_stacks = true;
+  } else if (fn == "ntop") {
+    if (!want(1, 2))
+      return;
+    for (auto &c : e.children)
+      check_expr(*c);
+    Expr &addr = *e.children.back();
+    if (nargs == 2 && !e.children[0]->type.is_int()) {
+      error(e.children[0]->loc, "ntop() takes the address family (AF_INET 2, AF_INET6 10) first");
+      return;
+    }
+    if (!addr.type.is_int() && !(addr.type.is_str() && (addr.type.size == 4 || addr.type.size == 16))) {
+      if (addr.type.kind != Type::Kind::None)
+        error(addr.loc, "ntop() needs an IPv4 address as an integer, or 4 or 16 address bytes");
+      return;
+    }
+    e.type = Type::special(Type::Kind::Inet, 24);
+  } else if (fn == "strftime") {
+    if (!want(2, 2))
+      return;
+    if (e.children[0]->kind != ExprKind::String) {
+      error(e.children[0]->loc, "strftime() needs a format string literal first");
+      return;
+    }
+    if (!want_int(*e.children[1]))
+      return;
+    e.type = Type::special(Type::Kind::Timestamp, 8);
+    e.type.format = e.children[0]->name;
+  } else if (fn == "buf") {
+    if (!want(1, 2) || !want_int(*e.children[0]))
+      return;
+    uint64_t n = 64;
+    if (nargs == 2) {
+      Expr &len = *e.children[1];
+      check_expr(len);
+      if (len.kind != ExprKind::Integer || len.int_value == 0 || len.int_value > 256) {
+        error(len.loc, "buf() length must be an integer literal from 1 to 256");
+        return;
+      }
+      n = len.int_value;
+    }
+    e.type = Type::special(Type::Kind::Buf, static_cast<uint32_t>(8 + n));
+  } else if (fn == "has_key") {
+    if (!want(1, 1))
+      return;
+    Expr &m = *e.children[0];
+    if (m.kind != ExprKind::Map || m.children.empty()) {
+      error(m.loc, "has_key() needs a map element: has_key(@m[key])");
+      return;
+    }
+    for (auto &k : m.children)
+      check_expr(*k);
+    if (!result_.find_map(m.name)) {
+      if (report_)
+        error(m.loc, "map " + m.name + " is never assigned");
+      return;
+    }
+    e.type = Type::integer();
+  } else if (fn == "strncmp") {
+    if (!want(3, 3))
+      return;
+    check_expr(*e.children[0]);
+    check_expr(*e.children[1]);
+    check_expr(*e.children[2]);
+    if (!e.children[0]->type.is_str() || !e.children[1]->type.is_str()) {
+      error(e.loc, "strncmp() compares two strings");
+      return;
+    }
+    if (e.children[2]->kind != ExprKind::Integer) {
+      error(e.children[2]->loc, "strncmp() length must be an integer literal");
+      return;
+    }
+    e.type = Type::integer();
+  } else if (fn == "print" || fn == "clear" || fn == "zero") {
+    if (!as_statement) {
+      error(e.loc, fn + "() does not return a value");
+      return;
+    }
+    if (!want(1, fn == "print" ? 3 : 1))
+      return;
+    Expr &a = *e.children[0];
+    if (a.kind == ExprKind::Map && a.children.empty() && result_.find_map(a.name) &&
+        (fn != "print" || result_.find_map(a.name)->is_aggregate ||
+         result_.find_map(a.name)->key.kind != Type::Kind::None)) {
+      e.type = Type::void_type();
+      return;  // the whole map
+    }
+    if (fn != "print") {
+      error(a.loc, fn + "() needs a map: " + fn + "(@m)");
+      return;
+    }
+    if (a.kind == ExprKind::Map && !result_.find_map(a.name)) {
+      if (report_)
+        error(a.loc, "map " + a.name + " is never assigned");
+      return;
+    }
+    if (nargs > 1) {
+      error(e.loc, "print() takes top and div arguments only for maps");
+      return;
+    }
+    check_expr(a);
+    if (a.type.kind == Type::Kind::None)
+      return;
+    if (!a.type.is_storable()) {
+      error(a.loc, "print() cannot print a " + a.type.str());
+      return;
+    }
+    e.type = Type::void_type();
+    if (report_) {
+      result_.print_value_ids[&e] = static_cast<uint32_t>(result_.print_values.size());
+      result_.print_values.push_back({to_meta(storage_type(a.type))});
+    }
+  } else if (fn == "time") {
+    if (!as_statement) {
+      error(e.loc, "time() does not return a value");
+      return;
+    }
+    if (!want(0, 1))
+      return;
+    std::string fmt = "%H:%M:%S\n";
+    if (nargs == 1) {
+      if (e.children[0]->kind != ExprKind::String) {
+        error(e.children[0]->loc, "time() needs a format string literal");
+        return;
+      }
+      fmt = e.children[0]->name;
+    }
+    e.type = Type::void_type();
+    if (report_) {
+      result_.time_ids[&e] = static_cast<uint32_t>(result_.time_formats.size());
+      result_.time_formats.push_back(fmt);
+    }
+  } else if (fn == "signal") {
+    if (!as_statement) {
+      error(e.loc, "signal() does not return a value");
+      return;
+    }
+    if (!want(1, 1))
+      return;
+    Expr &a = *e.children[0];
+    check_expr(a);
+    if (a.kind == ExprKind::String) {
+      static const std::map<std::string, int> sigs = {
+          {"SIGHUP", 1}, {"SIGINT", 2},  {"SIGQUIT", 3}, {"SIGILL", 4},   {"SIGTRAP", 5},
+          {"SIGABRT", 6}, {"SIGBUS", 7}, {"SIGFPE", 8},  {"SIGKILL", 9},  {"SIGUSR1", 10},
+          {"SIGSEGV", 11}, {"SIGUSR2", 12}, {"SIGPIPE", 13}, {"SIGALRM", 14}, {"SIGTERM", 15},
+          {"SIGCHLD", 17}, {"SIGCONT", 18}, {"SIGSTOP", 19}, {"SIGTSTP", 20}};
+      std::string name = a.name.rfind("SIG", 0) == 0 ? a.name : "SIG" + a.name;
+      auto it = sigs.find(name);
+      if (it == sigs.end()) {
+        error(a.loc, "unknown signal '" + a.name + "'");
+        return;
+      }
+      a.kind = ExprKind::Integer;
+      a.int_value = it->second;
+      a.type = Type::integer();
+    } else if (a.kind != ExprKind::Integer || a.int_value < 1 || a.int_value > 64) {
+      error(a.loc, "signal() takes a signal number from 1 to 64 or a name like \"SIGKILL\"");
+      return;
+    }
+    e.type = Type::void_type();
+  } else if (fn == "system" || fn == "cat") {
+    // Formatted like printf; the runtime runs the command / prints the file.
+    if (!as_statement) {
+      error(e.loc, fn + "() does not return a value");
+      return;
+    }
+    e.name = "printf";
+    check_call(e, true);
+    e.name = fn;
+    if (report_ && e.type.kind == Type::Kind::Void)
+      result_.uses_system |= fn == "system";
   } else {
     static const std::set<std::string> later = {
-        "print", "clear", "zero", "time", "strftime", "join", "system", "cat", "signal",
-        "ksym", "usym", "kaddr", "uaddr", "ntop", "buf", "strncmp", "reg", "cgroupid",
-        "sizeof", "offsetof", "len", "has_key", "override", "macaddr", "path", "unwatch"};
+        "join", "kaddr", "uaddr", "reg", "cgroupid", "strcontains",
+        "sizeof", "offsetof", "len", "override", "macaddr", "path", "unwatch"};
     if (later.count(fn))
       error(e.loc, fn + "() is not supported yet");
     else
@@ -720,30 +1146,50 @@ void Analyzer::check_expr(Expr &e) {
   case ExprKind::Builtin: {
     const std::string &n = e.name;
     auto kind = probe_->attach_points.front().probe.kind;
-    bool is_uprobe = kind == meta::ProbeKind::Uprobe || kind == meta::ProbeKind::Uretprobe;
-    if (n == "pid" || n == "tid" || n == "uid" || n == "gid" || n == "cpu" || n == "nsecs") {
+    using K = meta::ProbeKind;
+    bool has_regs = kind == K::Uprobe || kind == K::Uretprobe || kind == K::Kprobe ||
+                    kind == K::Kretprobe;
+    bool has_func = has_regs || kind == K::Fentry || kind == K::Fexit;
+    bool is_return = kind == K::Uretprobe || kind == K::Kretprobe;
+    if (n == "pid" || n == "tid" || n == "uid" || n == "gid" || n == "cpu" || n == "nsecs" ||
+        n == "cgroup" || n == "rand" || n == "elapsed") {
       e.type = Type::integer(8, false);
+    } else if (n == "curtask") {
+      e.type = Type::pointer(Type::AddrSpace::Kernel);
+    } else if (n == "kstack" || n == "ustack") {
+      e.type = Type::make_stack(n == "ustack", 0);
+      result_.needs_stacks = true;
     } else if (n == "comm") {
       e.type = Type::string(kCommSize);
     } else if (n == "retval") {
-      if (kind != meta::ProbeKind::Uretprobe) {
-        error(e.loc, "retval is only available in uretprobe probes");
+      if (!is_return) {
+        error(e.loc, "retval is only available in uretprobe and kretprobe probes");
         return;
       }
       e.type = Type::integer(8, true);
-    } else if (n.size() == 4 && n.rfind("arg", 0) == 0 && n[3] >= '0' && n[3] <= '9') {
-      if (!is_uprobe) {
-        error(e.loc, n + " is only available in uprobe and uretprobe probes");
+    } else if (n.size() >= 4 && n.rfind("arg", 0) == 0 &&
+               n.find_first_not_of("0123456789", 3) == std::string::npos) {
+      unsigned idx = static_cast<unsigned>(strtoul(n.c_str() + 3, nullptr, 10));
+      if (kind == K::RawTracepoint) {
+        e.type = Type::integer(8, false);
         return;
       }
-      if (n[3] > '5') {
+      if (!has_regs) {
+        error(e.loc, n + " is only available in uprobe, uretprobe, kprobe, kretprobe and "
+                         "rawtracepoint probes");
+        return;
+      }
+      if (idx > 5) {
         error(e.loc, n + ": only arg0 to arg5 are passed in registers");
         return;
       }
-      e.type = Type::integer(8, false);
+      e.type = kind == K::Kprobe || kind == K::Kretprobe ? Type::pointer(Type::AddrSpace::Kernel)
+                                                          : Type::integer(8, false);
+      e.type.is_pointer = false;
     } else if (n == "func") {
-      if (!is_uprobe) {
-        error(e.loc, "func is only available in uprobe and uretprobe probes");
+      if (!has_func) {
+        error(e.loc, "func is only available in uprobe, uretprobe, kprobe, kretprobe, fentry "
+                     "and fexit probes");
         return;
       }
       size_t len = 0;
@@ -763,8 +1209,7 @@ void Analyzer::check_expr(Expr &e) {
       }
       e.type.kind = Type::Kind::Args;
     } else {
-      static const std::set<std::string> later = {"elapsed", "cgroup", "curtask", "rand",
-                                                  "kstack", "ustack", "username", "sarg0",
+      static const std::set<std::string> later = {"username", "sarg0",
                                                   "jiffies", "numaid", "ctx", "__builtin_usermode"};
       if (later.count(n))
         error(e.loc, "builtin '" + n + "' is not supported yet");
@@ -852,8 +1297,9 @@ void Analyzer::check_expr(Expr &e) {
       check_expr(*c);
       if (c->type.kind == Type::Kind::None)
         return;
-      if (!c->type.is_int() && !c->type.is_str()) {
-        error(c->loc, "a tuple element must be an integer or a string, not " + c->type.str());
+      if (!c->type.is_storable() || c->type.kind == Type::Kind::Tuple) {
+        error(c->loc, "a tuple element must be an integer, a string or a printable value, not " +
+                          c->type.str());
         return;
       }
       t.elems.push_back(storage_type(c->type));
@@ -997,8 +1443,7 @@ void Analyzer::check_expr(Expr &e) {
       return;
     }
     Type t = storage_type(a.type);
-    if ((!a.type.is_int() && !a.type.is_str() && a.type.kind != Type::Kind::Tuple) ||
-        !unify(t, storage_type(b.type))) {
+    if (!a.type.is_storable() || !unify(t, storage_type(b.type))) {
       error(e.loc, "the branches of ?: have different types: " + a.type.str() + " and " +
                        b.type.str());
       return;
@@ -1027,7 +1472,7 @@ void Analyzer::check_stmt(Stmt &s) {
       vars_.emplace(s.target->name, Type());  // known, untyped: no follow-up errors
       return;
     }
-    if (!value.type.is_int() && !value.type.is_str() && value.type.kind != Type::Kind::Tuple) {
+    if (!value.type.is_storable()) {
       error(value.loc, "cannot assign a " + value.type.str() + " to a variable");
       vars_.emplace(s.target->name, Type());
       return;
@@ -1119,18 +1564,9 @@ std::optional<Analysis> Analyzer::run() {
     info.ast = &p;
     bool ok = true;
     for (const auto &ap : p.attach_points) {
-      AttachPoint out;
       report_ = true;
-      if (!resolve_attach_point(ap, out)) {
+      if (!resolve_attach_point(ap, info.attach_points))
         ok = false;
-        continue;
-      }
-      if (!info.attach_points.empty() && info.attach_points.front().probe.kind != out.probe.kind &&
-          (out.probe.kind == meta::ProbeKind::Tracepoint ||
-           info.attach_points.front().probe.kind == meta::ProbeKind::Tracepoint)) {
-        // Allowed, but `args` then has no single meaning; sema checks its uses.
-      }
-      info.attach_points.push_back(std::move(out));
     }
     if (ok)
       result_.probes.push_back(std::move(info));

@@ -52,7 +52,13 @@ struct Analysis {
   std::vector<ProbeInfo> probes;
   std::vector<MapInfo> maps;                                   // in order of first use
   std::vector<meta::Printf> printfs;
-  std::unordered_map<const ast::Expr *, uint32_t> printf_ids;  // printf call -> index
+  std::unordered_map<const ast::Expr *, uint32_t> printf_ids;  // printf/system/cat -> index
+  std::vector<meta::PrintValue> print_values;
+  std::unordered_map<const ast::Expr *, uint32_t> print_value_ids;  // print(expr) -> index
+  std::vector<std::string> time_formats;
+  std::unordered_map<const ast::Expr *, uint32_t> time_ids;         // time(fmt) -> index
+  bool uses_system = false;
+  bool needs_stacks = false;  // kstack/ustack: the object gets the stack trace map
   std::vector<meta::Program::BinaryId> binaries;
 
   const MapInfo *find_map(const std::string &name) const;
