@@ -87,6 +87,7 @@ private:
                   const Expr *value, const meta::Type *value_type);
   uint32_t map_index(const std::string &name) const;
   void emit_loop(const Stmt &s);
+  Value *emit_usdt_arg(const sema::UsdtArg &arg);
   Value *emit_bool(const Expr &e);
   Value *emit_binary(const Expr &e);
   Value *emit_str_compare(const Expr &a, const Expr &b);
@@ -619,6 +620,34 @@ void Generator::emit_stmt(const Stmt &s) {
   }
 }
 
+// A USDT argument: a register, user memory at register + displacement, or a
+// constant; then narrowed to its size and extended by its signedness.
+Value *Generator::emit_usdt_arg(const sema::UsdtArg &arg) {
+  auto *i64 = b_.getInt64Ty();
+  Value *v;
+  switch (arg.kind) {
+  case sema::UsdtArg::Kind::Constant:
+    return b_.getInt64(static_cast<uint64_t>(arg.value));
+  case sema::UsdtArg::Kind::Register:
+    v = b_.CreateLoad(i64, ptr_add(ctx_arg_, arg.reg_offset));
+    break;
+  case sema::UsdtArg::Kind::Memory: {
+    Value *base = b_.CreateLoad(i64, ptr_add(ctx_arg_, arg.reg_offset));
+    Value *addr = b_.CreateAdd(base, b_.getInt64(static_cast<uint64_t>(arg.value)));
+    auto *slot = entry_alloca(i64, "usdt_arg");
+    b_.CreateStore(b_.getInt64(0), slot);
+    call_helper(bpf::kProbeReadUser, i64,
+                {slot, b_.getInt64(arg.size), b_.CreateIntToPtr(addr, b_.getPtrTy())});
+    v = b_.CreateLoad(i64, slot);
+    break;
+  }
+  }
+  if (arg.size == 8)
+    return v;
+  Value *t = b_.CreateTrunc(v, b_.getIntNTy(arg.size * 8));
+  return arg.is_signed ? b_.CreateSExt(t, i64) : b_.CreateZExt(t, i64);
+}
+
 // Loops the verifier can prove bounded: the kernel (5.3+) follows every
 // iteration, so large trip counts fail verification with its own message.
 void Generator::emit_loop(const Stmt &s) {
@@ -928,6 +957,8 @@ Value *Generator::emit_int(const Expr &e) {
       // Raw tracepoints get the tracepoint's arguments as a u64 array.
       if (ap_->probe.kind == meta::ProbeKind::RawTracepoint)
         return b_.CreateLoad(i64, ptr_add(ctx_arg_, 8 * idx));
+      if (ap_->probe.kind == meta::ProbeKind::Usdt)
+        return emit_usdt_arg(ap_->usdt_args.at(idx));
       return b_.CreateLoad(i64, ptr_add(ctx_arg_, bpf::kPtRegsArgs[idx]));
     }
     if (n == "cgroup")

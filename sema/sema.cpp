@@ -175,6 +175,72 @@ bool parse_printf_conversions(const std::string &format, std::vector<char> &conv
   return true;
 }
 
+bool parse_usdt_arg(const std::string &spec, UsdtArg &out, std::string &error) {
+  static const std::map<std::string, uint32_t> regs = [] {
+    std::map<std::string, uint32_t> m;
+    // x86-64 names of every width -> struct pt_regs offset.
+    const struct { const char *names[4]; uint32_t off; } table[] = {
+        {{"rax", "eax", "ax", "al"}, 80},   {{"rbx", "ebx", "bx", "bl"}, 40},
+        {{"rcx", "ecx", "cx", "cl"}, 88},   {{"rdx", "edx", "dx", "dl"}, 96},
+        {{"rsi", "esi", "si", "sil"}, 104}, {{"rdi", "edi", "di", "dil"}, 112},
+        {{"rbp", "ebp", "bp", "bpl"}, 32},  {{"rsp", "esp", "sp", "spl"}, 152},
+        {{"r8", "r8d", "r8w", "r8b"}, 72},  {{"r9", "r9d", "r9w", "r9b"}, 64},
+        {{"r10", "r10d", "r10w", "r10b"}, 56}, {{"r11", "r11d", "r11w", "r11b"}, 48},
+        {{"r12", "r12d", "r12w", "r12b"}, 24}, {{"r13", "r13d", "r13w", "r13b"}, 16},
+        {{"r14", "r14d", "r14w", "r14b"}, 8},  {{"r15", "r15d", "r15w", "r15b"}, 0},
+        {{"rip", "rip", "rip", "rip"}, 128}};
+    for (const auto &r : table)
+      for (const char *n : r.names)
+        m[n] = r.off;
+    return m;
+  }();
+  auto at = spec.find('@');
+  if (at == std::string::npos) {
+    error = "malformed USDT argument '" + spec + "'";
+    return false;
+  }
+  long size = strtol(spec.substr(0, at).c_str(), nullptr, 10);
+  out.is_signed = size < 0;
+  out.size = static_cast<uint32_t>(size < 0 ? -size : size);
+  if (out.size != 1 && out.size != 2 && out.size != 4 && out.size != 8) {
+    error = "malformed USDT argument size in '" + spec + "'";
+    return false;
+  }
+  std::string loc = spec.substr(at + 1);
+  auto reg = [&](const std::string &name, uint32_t &offset) {
+    auto it = regs.find(name);
+    if (it == regs.end() || name == "rip") {
+      error = "USDT argument '" + spec + "' uses register %" + name + ", which is not supported";
+      return false;
+    }
+    offset = it->second;
+    return true;
+  };
+  if (!loc.empty() && loc[0] == '$') {
+    out.kind = UsdtArg::Kind::Constant;
+    out.value = strtoll(loc.c_str() + 1, nullptr, 0);
+    return true;
+  }
+  if (!loc.empty() && loc[0] == '%') {
+    out.kind = UsdtArg::Kind::Register;
+    return reg(loc.substr(1), out.reg_offset);
+  }
+  auto open = loc.find("(%");
+  if (open != std::string::npos && loc.back() == ')' && loc.find(',') == std::string::npos) {
+    out.kind = UsdtArg::Kind::Memory;
+    std::string disp = loc.substr(0, open);
+    char *end = nullptr;
+    out.value = disp.empty() ? 0 : strtoll(disp.c_str(), &end, 0);
+    if (!disp.empty() && (!end || *end)) {
+      error = "USDT argument '" + spec + "' addresses a symbol, which is not supported yet";
+      return false;
+    }
+    return reg(loc.substr(open + 2, loc.size() - open - 3), out.reg_offset);
+  }
+  error = "USDT argument '" + spec + "' has an addressing mode that is not supported yet";
+  return false;
+}
+
 namespace {
 
 class Analyzer {
@@ -191,6 +257,7 @@ private:
                       const std::vector<std::string> &parts, std::vector<AttachPoint> &out);
   const std::vector<std::string> &kernel_functions();
   std::vector<std::string> kernel_functions_;
+  std::vector<AttachPoint> usdt_sites_;  // further sites of the USDT probe just resolved
   bool resolve_uprobe(const ast::AttachPoint &ap, const std::vector<std::string> &parts,
                       bool is_return, AttachPoint &out);
   void check_probe(ProbeInfo &info);
@@ -502,6 +569,9 @@ bool Analyzer::resolve_attach_point(const ast::AttachPoint &ap, std::vector<Atta
   if (!resolve_one(ap, ap.text, a))
     return false;
   out.push_back(std::move(a));
+  for (auto &site : usdt_sites_)
+    out.push_back(std::move(site));
+  usdt_sites_.clear();
   return true;
 }
 
@@ -604,7 +674,63 @@ bool Analyzer::resolve_one(const ast::AttachPoint &ap, const std::string &text, 
     out.probe.spec = "software:" + it->second.first + ":" + std::to_string(out.probe.sample_period);
     return true;
   }
-  static const std::set<std::string> later = {"usdt", "hardware", "watchpoint", "asyncwatchpoint",
+  if (provider == "usdt") {
+    // usdt:BIN:PROVIDER:NAME or usdt:BIN:NAME; one attach point per site.
+    if (parts.size() < 3 || parts.size() > 4 || parts[1].empty() || parts.back().empty()) {
+      error(ap.loc, "usdt needs a binary and a probe: usdt:BINARY:PROVIDER:NAME");
+      return false;
+    }
+    std::string path = elf::resolve_binary(parts[1]);
+    std::string err;
+    auto file = path.empty() ? nullptr : elf::ElfFile::open(path, err);
+    if (!file) {
+      error(ap.loc, path.empty() ? "binary '" + parts[1] + "' does not exist"
+                                 : "cannot use '" + parts[1] + "': " + err);
+      return false;
+    }
+    std::string provider_name = parts.size() == 4 ? parts[2] : "";
+    std::string name = parts.back();
+    for (const auto &note : file->usdt_notes()) {
+      if (note.name != name || (!provider_name.empty() && note.provider != provider_name))
+        continue;
+      AttachPoint a;
+      a.loc = ap.loc;
+      a.probe.kind = meta::ProbeKind::Usdt;
+      a.probe.binary = path;
+      a.probe.provider = note.provider;
+      a.probe.event = note.name;
+      a.probe.address = note.address;
+      a.probe.semaphore = note.semaphore;
+      a.probe.spec = "usdt:" + path + ":" + note.provider + ":" + note.name;
+      a.func = note.provider + ":" + note.name;
+      a.pointer_space = Type::AddrSpace::User;
+      std::istringstream args(note.args);
+      std::string one;
+      while (args >> one) {
+        UsdtArg arg;
+        if (!parse_usdt_arg(one, arg, err)) {
+          error(ap.loc, err);
+          return false;
+        }
+        a.usdt_args.push_back(arg);
+      }
+      usdt_sites_.push_back(std::move(a));
+    }
+    if (usdt_sites_.empty()) {
+      error(ap.loc, "no USDT probe " + (provider_name.empty() ? name : provider_name + ":" + name) +
+                        " in " + path);
+      return false;
+    }
+    bool known = false;
+    for (const auto &b : result_.binaries)
+      known |= b.path == path;
+    if (!known)
+      result_.binaries.push_back({path, file->build_id()});
+    out = std::move(usdt_sites_.front());
+    usdt_sites_.erase(usdt_sites_.begin());
+    return true;
+  }
+  static const std::set<std::string> later = {"hardware", "watchpoint", "asyncwatchpoint",
                                               "iter"};
   if (later.count(provider)) {
     error(ap.loc, "'" + provider + "' probes are not supported yet");
@@ -1174,8 +1300,21 @@ void Analyzer::check_expr(Expr &e) {
         e.type = Type::integer(8, false);
         return;
       }
+      if (kind == K::Usdt) {
+        bool is_signed = true;
+        for (const auto &ap : probe_->attach_points) {
+          if (idx >= ap.usdt_args.size()) {
+            error(e.loc, n + ": " + ap.probe.spec + " has " + std::to_string(ap.usdt_args.size()) +
+                             " argument" + (ap.usdt_args.size() == 1 ? "" : "s"));
+            return;
+          }
+          is_signed = is_signed && ap.usdt_args[idx].is_signed;
+        }
+        e.type = Type::integer(8, is_signed);
+        return;
+      }
       if (!has_regs) {
-        error(e.loc, n + " is only available in uprobe, uretprobe, kprobe, kretprobe and "
+        error(e.loc, n + " is only available in uprobe, uretprobe, kprobe, kretprobe, usdt and "
                          "rawtracepoint probes");
         return;
       }

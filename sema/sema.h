@@ -24,11 +24,25 @@ struct TracepointField {
   Kind kind = Kind::Int;
 };
 
+// One USDT argument, from the note's spec ("-4@%edi", "8@-16(%rbp)", "4@$5").
+struct UsdtArg {
+  enum class Kind { Register, Memory, Constant };
+  Kind kind = Kind::Register;
+  uint32_t size = 8;
+  bool is_signed = false;
+  uint32_t reg_offset = 0;  // pt_regs offset of the register (Register, Memory base)
+  int64_t value = 0;        // Memory: displacement; Constant: the value
+};
+
+// Parses one argument spec; false with `error` set on forms not supported.
+bool parse_usdt_arg(const std::string &spec, UsdtArg &out, std::string &error);
+
 // One place a probe block attaches to; each becomes one BPF program.
 struct AttachPoint {
   meta::Probe probe;       // kind, target; prog_name and index are set by codegen
   std::string func;        // value of the `func` builtin
   std::vector<TracepointField> fields;     // tracepoint args
+  std::vector<UsdtArg> usdt_args;          // USDT site arguments
   Type::AddrSpace pointer_space = Type::AddrSpace::Kernel;  // where pointers point
   SourceRange loc;
 };

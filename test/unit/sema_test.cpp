@@ -125,7 +125,7 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"uprobe:/bin/sh:zzz* { exit(); }", "no function in /usr/bin/dash matches 'zzz*'"},
         ErrorCase{"kprobe:no_such_kernel_fn_xyz { exit(); }",
                   "kernel function 'no_such_kernel_fn_xyz' does not exist (not in /proc/kallsyms)"},
-        ErrorCase{"usdt:/bin/sh:p:n { exit(); }", "'usdt' probes are not supported yet"},
+        ErrorCase{"usdt:/bin/sh:p:n { exit(); }", "no USDT probe p:n in /usr/bin/dash"},
         ErrorCase{"software:nosuch { exit(); }", "software needs an event and an optional count"},
         ErrorCase{"BEGIN { signal(\"SIGNOPE\"); }", "unknown signal 'SIGNOPE'"},
         ErrorCase{"BEGIN { printf(\"%r\\n\", 1); }", "printf: %r needs a buffer (buf()), but argument 1 is int64"},
@@ -161,3 +161,28 @@ TEST(TracepointFormat, ParsesFieldKinds) {
 }
 
 }  // namespace
+
+TEST(UsdtArgs, ParsesTheAddressingModes) {
+  gt::sema::UsdtArg a;
+  std::string err;
+  ASSERT_TRUE(gt::sema::parse_usdt_arg("-4@%edi", a, err)) << err;
+  EXPECT_EQ(a.kind, gt::sema::UsdtArg::Kind::Register);
+  EXPECT_EQ(a.size, 4u);
+  EXPECT_TRUE(a.is_signed);
+  EXPECT_EQ(a.reg_offset, 112u);
+  ASSERT_TRUE(gt::sema::parse_usdt_arg("8@-16(%rbp)", a, err)) << err;
+  EXPECT_EQ(a.kind, gt::sema::UsdtArg::Kind::Memory);
+  EXPECT_EQ(a.value, -16);
+  EXPECT_EQ(a.reg_offset, 32u);
+  ASSERT_TRUE(gt::sema::parse_usdt_arg("2@(%r12)", a, err)) << err;
+  EXPECT_EQ(a.value, 0);
+  EXPECT_EQ(a.reg_offset, 24u);
+  ASSERT_TRUE(gt::sema::parse_usdt_arg("4@$-5", a, err)) << err;
+  EXPECT_EQ(a.kind, gt::sema::UsdtArg::Kind::Constant);
+  EXPECT_EQ(a.value, -5);
+  EXPECT_FALSE(gt::sema::parse_usdt_arg("8@counter(%rip)", a, err));
+  EXPECT_NE(err.find("addresses a symbol"), std::string::npos) << err;
+  EXPECT_FALSE(gt::sema::parse_usdt_arg("8@(%rax,%rbx,8)", a, err));
+  EXPECT_NE(err.find("addressing mode that is not supported"), std::string::npos) << err;
+  EXPECT_FALSE(gt::sema::parse_usdt_arg("3@%eax", a, err));
+}
