@@ -88,6 +88,12 @@ private:
   uint32_t map_index(const std::string &name) const;
   void emit_loop(const Stmt &s);
   Value *emit_usdt_arg(const sema::UsdtArg &arg);
+  // DWARF-typed values (uprobe args.NAME and member chains).
+  Value *emit_dwarf_expr(const std::vector<dwarf::ExprOp> &ops);
+  const dwarf::Variable &param(const std::string &name) const;
+  Value *emit_read_user(Value *addr, uint32_t size, bool is_signed);
+  Value *emit_address_of(const Expr &e);  // a Record, or a member/param in memory
+  bool is_dwarf_field(const Expr &e) const;
   Value *emit_bool(const Expr &e);
   Value *emit_binary(const Expr &e);
   Value *emit_str_compare(const Expr &a, const Expr &b);
@@ -648,6 +654,98 @@ Value *Generator::emit_usdt_arg(const sema::UsdtArg &arg) {
   return arg.is_signed ? b_.CreateSExt(t, i64) : b_.CreateZExt(t, i64);
 }
 
+bool Generator::is_dwarf_field(const Expr &e) const {
+  if (e.kind != ExprKind::Field)
+    return false;
+  const Type &o = e.children[0]->type;
+  return (o.kind == Type::Kind::Args && ap_->probe.kind == meta::ProbeKind::Uprobe) ||
+         o.kind == Type::Kind::Record || (o.is_int() && o.ctype);
+}
+
+const dwarf::Variable &Generator::param(const std::string &name) const {
+  for (const auto &v : ap_->params)
+    if (v.name == name)
+      return v;
+  throw std::logic_error("sema let an unknown parameter through: " + name);
+}
+
+// Reads `size` bytes of user memory (zero when the read fails) and extends
+// them to 64 bits.
+Value *Generator::emit_read_user(Value *addr, uint32_t size, bool is_signed) {
+  auto *i64 = b_.getInt64Ty();
+  auto *slot = entry_alloca(i64, "user_value");
+  b_.CreateStore(b_.getInt64(0), slot);
+  call_helper(bpf::kProbeReadUser, i64,
+              {slot, b_.getInt64(size), b_.CreateIntToPtr(addr, b_.getPtrTy())});
+  Value *v = b_.CreateLoad(i64, slot);
+  if (size >= 8)
+    return v;
+  Value *t = b_.CreateTrunc(v, b_.getIntNTy(size * 8));
+  return is_signed ? b_.CreateSExt(t, i64) : b_.CreateZExt(t, i64);
+}
+
+// A DWARF expression (location.h) over the probe's registers.
+Value *Generator::emit_dwarf_expr(const std::vector<dwarf::ExprOp> &ops) {
+  auto *i64 = b_.getInt64Ty();
+  std::vector<Value *> st;
+  auto pop = [&]() {
+    if (st.empty())
+      throw std::logic_error("malformed DWARF expression");
+    Value *v = st.back();
+    st.pop_back();
+    return v;
+  };
+  for (const auto &op : ops) {
+    using C = dwarf::ExprOp::Code;
+    switch (op.code) {
+    case C::Const: st.push_back(b_.getInt64(static_cast<uint64_t>(op.value))); break;
+    case C::Reg:
+      st.push_back(b_.CreateLoad(i64, ptr_add(ctx_arg_, dwarf::pt_regs_offset(
+                                                            static_cast<unsigned>(op.value)))));
+      break;
+    case C::Deref: st.push_back(emit_read_user(pop(), static_cast<uint32_t>(op.value), false)); break;
+    case C::Neg: st.push_back(b_.CreateNeg(pop())); break;
+    case C::Not: st.push_back(b_.CreateNot(pop())); break;
+    case C::Dup: st.push_back(st.back()); break;
+    case C::Drop: pop(); break;
+    case C::Swap: { Value *a = pop(), *b = pop(); st.push_back(a); st.push_back(b); break; }
+    case C::Over: st.push_back(st.at(st.size() - 2)); break;
+    case C::Addr:
+    case C::EntryReg:
+      throw std::logic_error("sema let an unsupported DWARF operation through");
+    default: {
+      Value *b = pop(), *a = pop();
+      switch (op.code) {
+      case C::Add: st.push_back(b_.CreateAdd(a, b)); break;
+      case C::Sub: st.push_back(b_.CreateSub(a, b)); break;
+      case C::Mul: st.push_back(b_.CreateMul(a, b)); break;
+      case C::And: st.push_back(b_.CreateAnd(a, b)); break;
+      case C::Or: st.push_back(b_.CreateOr(a, b)); break;
+      case C::Xor: st.push_back(b_.CreateXor(a, b)); break;
+      case C::Shl: st.push_back(b_.CreateShl(a, b_.CreateAnd(b, b_.getInt64(63)))); break;
+      case C::Shr: st.push_back(b_.CreateLShr(a, b_.CreateAnd(b, b_.getInt64(63)))); break;
+      case C::Shra: st.push_back(b_.CreateAShr(a, b_.CreateAnd(b, b_.getInt64(63)))); break;
+      default: throw std::logic_error("unhandled DWARF operation");
+      }
+    }
+    }
+  }
+  return pop();
+}
+
+// The user-memory address of a parameter that lives in memory, of a struct
+// value, or of a member reached through a pointer or a struct.
+Value *Generator::emit_address_of(const Expr &e) {
+  const Expr &obj = *e.children[0];
+  if (obj.type.kind == Type::Kind::Args)
+    return emit_dwarf_expr(param(e.name).location.pieces[0].expr);
+  const dwarf::Type *agg = obj.type.kind == Type::Kind::Record ? obj.type.ctype
+                                                                : obj.type.ctype->target->resolve();
+  auto m = dwarf::find_member(agg, e.name);
+  Value *base = obj.type.kind == Type::Kind::Record ? emit_address_of(obj) : emit_int(obj);
+  return b_.CreateAdd(base, b_.getInt64(m->offset));
+}
+
 // Loops the verifier can prove bounded: the kernel (5.3+) follows every
 // iteration, so large trip counts fail verification with its own message.
 void Generator::emit_loop(const Stmt &s) {
@@ -995,6 +1093,50 @@ Value *Generator::emit_int(const Expr &e) {
     return phi;
   }
   case ExprKind::Field:
+    if (is_dwarf_field(e)) {
+      const Expr &obj = *e.children[0];
+      if (obj.type.kind == Type::Kind::Args) {
+        const dwarf::Piece &piece = param(e.name).location.pieces[0];
+        uint32_t size = e.type.size;
+        switch (piece.kind) {
+        case dwarf::Piece::Kind::Register: {
+          Value *v = b_.CreateLoad(i64, ptr_add(ctx_arg_, dwarf::pt_regs_offset(piece.regno)));
+          if (size >= 8)
+            return v;
+          Value *t = b_.CreateTrunc(v, b_.getIntNTy(size * 8));
+          return e.type.is_signed ? b_.CreateSExt(t, i64) : b_.CreateZExt(t, i64);
+        }
+        case dwarf::Piece::Kind::Memory:
+          return emit_read_user(emit_dwarf_expr(piece.expr), size, e.type.is_signed);
+        case dwarf::Piece::Kind::Value:
+          return emit_dwarf_expr(piece.expr);
+        case dwarf::Piece::Kind::Implicit: {
+          uint64_t v = 0;
+          memcpy(&v, piece.bytes.data(), std::min<size_t>(8, piece.bytes.size()));
+          return b_.getInt64(v);
+        }
+        case dwarf::Piece::Kind::Undefined:
+          break;
+        }
+        throw std::logic_error("sema let an unreadable parameter through");
+      }
+      const dwarf::Type *agg = obj.type.kind == Type::Kind::Record
+                                   ? obj.type.ctype
+                                   : obj.type.ctype->target->resolve();
+      auto m = dwarf::find_member(agg, e.name);
+      Value *addr = emit_address_of(e);
+      if (!m->bit_size)
+        return emit_read_user(addr, e.type.size, e.type.is_signed);
+      // Bitfield: bits [bit_offset, bit_offset + bit_size) of the bytes at addr.
+      uint32_t bytes = (m->bit_offset + m->bit_size + 7) / 8;
+      Value *raw = emit_read_user(addr, bytes, false);
+      Value *v = b_.CreateLShr(raw, m->bit_offset);
+      if (e.type.is_signed) {
+        uint32_t shift = 64 - m->bit_size;
+        return b_.CreateAShr(b_.CreateShl(v, shift), shift);
+      }
+      return b_.CreateAnd(v, b_.getInt64(m->bit_size >= 64 ? ~0ull : (1ull << m->bit_size) - 1));
+    }
     if (e.children[0]->type.kind == Type::Kind::Tuple) {
       meta::Type layout;
       Value *p = emit_tuple_ptr(*e.children[0], layout);
@@ -1282,6 +1424,13 @@ void Generator::emit_str_into(const Expr &e, Value *dst, uint32_t dst_size) {
     }
     break;
   case ExprKind::Field: {
+    if (is_dwarf_field(e)) {
+      // A char array in user memory: at most size-1 characters, NUL-terminated.
+      uint32_t n = std::min(e.type.size, dst_size) - 1;
+      call_helper(bpf::kProbeReadUserStr, b_.getInt64Ty(),
+                  {dst, b_.getInt64(n + 1), b_.CreateIntToPtr(emit_address_of(e), b_.getPtrTy())});
+      return;
+    }
     if (e.children[0]->type.kind == Type::Kind::Tuple) {
       meta::Type layout;
       Value *p = emit_tuple_ptr(*e.children[0], layout);

@@ -28,6 +28,7 @@ std::string Type::str() const {
   case Kind::Inet: return "inet";
   case Kind::Timestamp: return "timestamp";
   case Kind::Buf: return "buffer[" + std::to_string(size - 8) + "]";
+  case Kind::Record: return "struct value";
   }
   return "?";
 }

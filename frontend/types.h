@@ -6,6 +6,9 @@
 #include <vector>
 
 namespace gt {
+namespace dwarf {
+struct Type;  // C types from DWARF (sema/dwarf/types.h)
+}
 
 struct Type {
   enum class Kind {
@@ -18,6 +21,8 @@ struct Type {
     Aggregate,  // count(), sum(), hist(), ...: only assignable to a map
     // Values the runtime prints specially (layouts in runtime/metadata.h):
     Ksym, Usym, Kstack, Ustack, Inet, Timestamp, Buf,
+    Record,     // a struct/union in user memory, reached through `ctype`; only
+                // its members can be read
   };
   enum class AddrSpace { None, User, Kernel };
 
@@ -30,6 +35,9 @@ struct Type {
   std::vector<Type> elems;                // Tuple
   std::string format;                     // Timestamp: strftime format
   uint32_t stack_frames = 0;              // Kstack/Ustack: frame limit (0: all)
+  // The C type behind a value read through DWARF: a pointer type for
+  // pointers (so `->` can follow it), the aggregate for Record.
+  const dwarf::Type *ctype = nullptr;
 
   static Type void_type() { return make(Kind::Void, 0); }
   static Type integer(uint32_t size = 8, bool is_signed = true) {
@@ -57,7 +65,8 @@ struct Type {
   }
   // Values that can be map keys, map values, variables and printf arguments.
   bool is_storable() const {
-    return kind == Kind::Int || kind == Kind::Str || kind == Kind::Tuple || kind >= Kind::Ksym;
+    return kind == Kind::Int || kind == Kind::Str || kind == Kind::Tuple ||
+           (kind >= Kind::Ksym && kind != Kind::Record);
   }
   bool is_int() const { return kind == Kind::Int; }
   bool is_str() const { return kind == Kind::Str; }

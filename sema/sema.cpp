@@ -257,7 +257,10 @@ private:
                       const std::vector<std::string> &parts, std::vector<AttachPoint> &out);
   const std::vector<std::string> &kernel_functions();
   std::vector<std::string> kernel_functions_;
-  std::vector<AttachPoint> usdt_sites_;  // further sites of the USDT probe just resolved
+  std::vector<AttachPoint> extra_sites_;  // further sites of the probe just resolved
+  dwarf::DebugInfo *debug_info(const std::string &path, std::string &error);
+  std::map<std::string, dwarf::DebugInfo *> debug_infos_;  // owned by result_
+  std::map<std::string, std::string> debug_errors_;
   bool resolve_uprobe(const ast::AttachPoint &ap, const std::vector<std::string> &parts,
                       bool is_return, AttachPoint &out);
   void check_probe(ProbeInfo &info);
@@ -266,6 +269,10 @@ private:
   void check_expr(Expr &e);
   void check_call(Expr &e, bool as_statement);
   void check_map_assign(Stmt &s);
+  void check_param(Expr &e);
+  void check_member(Expr &e, const Expr &obj);
+  bool type_from_c(const dwarf::Type *ct, const SourceRange &loc, const std::string &what,
+                   Type &out);
   MapInfo *map_for(Expr &map, bool is_aggregate, meta::MapKind kind);
   bool unify(Type &have, const Type &next);
   Type key_type(Expr &map);
@@ -378,9 +385,59 @@ bool Analyzer::resolve_uprobe(const ast::AttachPoint &ap, const std::vector<std:
       }
     }
     auto s = file->find_symbol(sym);
-    if (!s || !s->is_function) {
+    // With DWARF, a function attaches wherever its code runs: the body,
+    // every inlined copy and .isra/.constprop clones; .part/.cold pieces
+    // only continue a call that already fired (brief, section 2).
+    std::vector<dwarf::FunctionInstance> instances;
+    std::string dwarf_err;
+    if (off == 0) {
+      if (dwarf::DebugInfo *di = debug_info(path, dwarf_err)) {
+        for (auto &inst : di->find_functions(sym)) {
+          using IK = dwarf::FunctionInstance::Kind;
+          if (inst.continuation || inst.kind == IK::Cold || inst.kind == IK::SplitPart)
+            continue;
+          if (is_return && inst.kind == IK::Inlined)
+            continue;  // an inlined copy never returns
+          instances.push_back(std::move(inst));
+        }
+      }
+    }
+    if ((!s || !s->is_function) && instances.empty()) {
       error(ap.loc, "could not find function '" + sym + "' in " + path);
       return false;
+    }
+    out.has_dwarf = dwarf_err.empty() && off == 0;
+    out.dwarf_error = dwarf_err;
+    out.pointer_space = Type::AddrSpace::User;
+    p.spec = std::string(kind) + ":" + path + ":" + target;
+    out.func = sym;
+    if (!instances.empty()) {
+      bool body_found = false;
+      for (size_t i = 0; i < instances.size(); i++) {
+        AttachPoint a = out;
+        a.params = instances[i].params;
+        bool is_body = s && s->is_function && instances[i].entry == s->address;
+        body_found |= is_body;
+        if (is_body) {
+          a.probe.symbol = sym;
+        } else {
+          a.probe.symbol.clear();
+          a.probe.address = instances[i].entry;
+        }
+        if (i == 0)
+          out = a;
+        else
+          extra_sites_.push_back(std::move(a));
+      }
+      if (!body_found && s && s->is_function) {
+        // The ELF body exists but DWARF did not describe it: attach there too.
+        AttachPoint a = out;
+        a.params.clear();
+        a.probe.address = 0;
+        a.probe.symbol = sym;
+        extra_sites_.push_back(std::move(a));
+      }
+      return true;
     }
     if (off && s->size && off >= s->size) {
       error(ap.loc, "offset " + std::to_string(off) + " is past the end of '" + sym + "' (" +
@@ -394,6 +451,20 @@ bool Analyzer::resolve_uprobe(const ast::AttachPoint &ap, const std::vector<std:
   out.pointer_space = Type::AddrSpace::User;
   p.spec = std::string(kind) + ":" + path + ":" + target;
   return true;
+}
+
+dwarf::DebugInfo *Analyzer::debug_info(const std::string &path, std::string &error) {
+  auto it = debug_infos_.find(path);
+  if (it == debug_infos_.end()) {
+    std::string err;
+    std::shared_ptr<dwarf::DebugInfo> di = dwarf::DebugInfo::open(path, err);
+    debug_errors_[path] = err;
+    if (di)
+      result_.debug_infos.push_back(di);
+    it = debug_infos_.emplace(path, di.get()).first;
+  }
+  error = debug_errors_[path];
+  return it->second;
 }
 
 static bool has_wildcard(const std::string &s) {
@@ -569,9 +640,9 @@ bool Analyzer::resolve_attach_point(const ast::AttachPoint &ap, std::vector<Atta
   if (!resolve_one(ap, ap.text, a))
     return false;
   out.push_back(std::move(a));
-  for (auto &site : usdt_sites_)
+  for (auto &site : extra_sites_)
     out.push_back(std::move(site));
-  usdt_sites_.clear();
+  extra_sites_.clear();
   return true;
 }
 
@@ -714,9 +785,9 @@ bool Analyzer::resolve_one(const ast::AttachPoint &ap, const std::string &text, 
         }
         a.usdt_args.push_back(arg);
       }
-      usdt_sites_.push_back(std::move(a));
+      extra_sites_.push_back(std::move(a));
     }
-    if (usdt_sites_.empty()) {
+    if (extra_sites_.empty()) {
       error(ap.loc, "no USDT probe " + (provider_name.empty() ? name : provider_name + ":" + name) +
                         " in " + path);
       return false;
@@ -726,8 +797,8 @@ bool Analyzer::resolve_one(const ast::AttachPoint &ap, const std::string &text, 
       known |= b.path == path;
     if (!known)
       result_.binaries.push_back({path, file->build_id()});
-    out = std::move(usdt_sites_.front());
-    usdt_sites_.erase(usdt_sites_.begin());
+    out = std::move(extra_sites_.front());
+    extra_sites_.erase(extra_sites_.begin());
     return true;
   }
   static const std::set<std::string> later = {"hardware", "watchpoint", "asyncwatchpoint",
@@ -1341,9 +1412,19 @@ void Analyzer::check_expr(Expr &e) {
         len = std::max(len, ap.probe.spec.size());
       e.type = Type::string(static_cast<uint32_t>(len) + 1);
     } else if (n == "args") {
-      if (kind != meta::ProbeKind::Tracepoint) {
-        error(e.loc, "args is only available in tracepoint probes here (DWARF arguments of "
-                     "uprobes are not supported yet)");
+      if (kind == K::Uprobe) {
+        for (const auto &ap : probe_->attach_points)
+          if (!ap.has_dwarf) {
+            error(e.loc, "args needs DWARF for " + ap.probe.spec + ": " +
+                             (ap.dwarf_error.empty() ? std::string("the probe is at an offset")
+                                                     : ap.dwarf_error));
+            return;
+          }
+      } else if (kind == K::Uretprobe) {
+        error(e.loc, "args in uretprobe probes is not supported yet");
+        return;
+      } else if (kind != K::Tracepoint) {
+        error(e.loc, "args is only available in tracepoint and uprobe probes");
         return;
       }
       e.type.kind = Type::Kind::Args;
@@ -1489,8 +1570,18 @@ void Analyzer::check_expr(Expr &e) {
       e.type = obj.type.elems[e.int_value];
       return;
     }
+    if (obj.type.kind == Type::Kind::Args &&
+        probe_->attach_points.front().probe.kind == meta::ProbeKind::Uprobe) {
+      check_param(e);
+      return;
+    }
+    if ((obj.type.is_int() && obj.type.ctype) || obj.type.kind == Type::Kind::Record) {
+      check_member(e, obj);
+      return;
+    }
     if (obj.type.kind != Type::Kind::Args) {
-      error(e.loc, "cannot take field '" + e.name + "' of " + obj.type.str());
+      error(e.loc, "cannot take field '" + e.name + "' of " + obj.type.str() +
+                       (obj.type.is_int() ? " (its type is not known: cast it first)" : ""));
       return;
     }
     Type t;
@@ -1593,6 +1684,144 @@ void Analyzer::check_expr(Expr &e) {
     return;
   }
   }
+}
+
+// A value of C type `ct` as the script sees it: integers, enums and bools
+// are integers, pointers are integers that remember their pointee, char
+// arrays are strings, structs and unions are records whose members can be
+// read.
+bool Analyzer::type_from_c(const dwarf::Type *ct, const SourceRange &loc, const std::string &what,
+                           Type &out) {
+  const dwarf::Type *r = ct ? ct->resolve() : nullptr;
+  if (!r) {
+    error(loc, what + " has no type in the DWARF");
+    return false;
+  }
+  using TK = dwarf::TypeKind;
+  switch (r->kind) {
+  case TK::Int:
+  case TK::Enum:
+    if (r->size != 1 && r->size != 2 && r->size != 4 && r->size != 8) {
+      error(loc, what + " is a " + std::to_string(r->size) + "-byte integer, which is not supported");
+      return false;
+    }
+    out = Type::integer(static_cast<uint32_t>(r->size), r->is_signed);
+    return true;
+  case TK::Pointer:
+    out = Type::pointer(Type::AddrSpace::User);
+    out.ctype = r;
+    return true;
+  case TK::Array: {
+    const dwarf::Type *el = r->target ? r->target->resolve() : nullptr;
+    if (el && el->kind == TK::Int && el->is_char && r->count_known && r->count > 0 &&
+        r->count < 1024) {
+      out = Type::string(static_cast<uint32_t>(r->count) + 1);
+      return true;
+    }
+    error(loc, what + " is an array (" + ct->display() + "); only char arrays are supported yet");
+    return false;
+  }
+  case TK::Struct:
+  case TK::Class:
+  case TK::Union:
+    out.kind = Type::Kind::Record;
+    out.size = static_cast<uint32_t>(r->size);
+    out.ctype = r;
+    return true;
+  default:
+    error(loc, what + " has type " + ct->display() + ", which is not supported yet");
+    return false;
+  }
+}
+
+// args.NAME in a uprobe: the parameter at every attach point.
+void Analyzer::check_param(Expr &e) {
+  Type t;
+  for (const auto &ap : probe_->attach_points) {
+    auto p = std::find_if(ap.params.begin(), ap.params.end(),
+                          [&](const dwarf::Variable &v) { return v.name == e.name; });
+    if (p == ap.params.end()) {
+      std::string names;
+      for (const auto &v : ap.params)
+        names += (names.empty() ? "" : ", ") + v.declaration();
+      error(e.loc, "function " + ap.func + " has no parameter '" + e.name + "' (parameters: " +
+                       (names.empty() ? "none" : names) + ")");
+      return;
+    }
+    const dwarf::Location &l = p->location;
+    std::ostringstream at;
+    at << std::hex << "0x" << (ap.probe.address ? ap.probe.address : 0);
+    if (!l.ok()) {
+      error(e.loc, "args." + e.name + " cannot be read at " + ap.probe.spec + ": " + l.error);
+      return;
+    }
+    if (l.pieces.size() != 1 || l.uses_link_time_address() || l.uses_entry_value()) {
+      error(e.loc, "args." + e.name + " at " + ap.probe.spec + " has a location that is not "
+                   "supported yet (" + l.describe() + ")");
+      return;
+    }
+    const dwarf::Piece &piece = l.pieces[0];
+    if (piece.kind == dwarf::Piece::Kind::Register && dwarf::pt_regs_offset(piece.regno) < 0) {
+      error(e.loc, "args." + e.name + " is in register " + dwarf::register_name(piece.regno) +
+                       ", which a uprobe cannot read");
+      return;
+    }
+    Type pt;
+    if (!type_from_c(p->type, e.loc, "args." + e.name, pt))
+      return;
+    if (pt.kind == Type::Kind::Record && piece.kind != dwarf::Piece::Kind::Memory) {
+      error(e.loc, "args." + e.name + " is a struct passed in registers (" + l.describe() +
+                       "), which is not supported yet");
+      return;
+    }
+    if (pt.is_str() && piece.kind != dwarf::Piece::Kind::Memory) {
+      error(e.loc, "args." + e.name + " is not in memory (" + l.describe() + ")");
+      return;
+    }
+    if (t.kind != Type::Kind::None && (t.kind != pt.kind || t.size != pt.size)) {
+      error(e.loc, "args." + e.name + " has different types at the places " + ap.func +
+                       " runs");
+      return;
+    }
+    t = pt;
+  }
+  e.type = t;
+}
+
+// p->member, record.member: a member of a struct/union in user memory.
+void Analyzer::check_member(Expr &e, const Expr &obj) {
+  const dwarf::Type *agg = nullptr;
+  if (obj.type.kind == Type::Kind::Record) {
+    if (e.arrow) {
+      error(e.loc, "'" + e.name + "' is a member of a struct value: use '.', not '->'");
+      return;
+    }
+    agg = obj.type.ctype;
+  } else {
+    if (!e.arrow) {
+      error(e.loc, "'.' on a pointer (" + obj.type.ctype->display() + "): use '->'");
+      return;
+    }
+    agg = obj.type.ctype->target ? obj.type.ctype->target->resolve() : nullptr;
+  }
+  if (!agg || !agg->is_aggregate()) {
+    error(e.loc, "cannot take member '" + e.name + "' of " +
+                     (obj.type.ctype ? obj.type.ctype->display() : obj.type.str()));
+    return;
+  }
+  auto m = dwarf::find_member(agg, e.name);
+  if (!m) {
+    error(e.loc, agg->display() + " has no member '" + e.name + "'");
+    return;
+  }
+  Type t;
+  if (!type_from_c(m->type, e.loc, e.name, t))
+    return;
+  if (m->bit_size && !t.is_int()) {
+    error(e.loc, "bitfield '" + e.name + "' is not an integer");
+    return;
+  }
+  e.type = t;
 }
 
 void Analyzer::check_stmt(Stmt &s) {

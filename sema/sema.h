@@ -5,12 +5,14 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "frontend/ast.h"
+#include "sema/dwarf/dwarf.h"
 #include "frontend/source.h"
 #include "runtime/metadata.h"
 
@@ -43,6 +45,11 @@ struct AttachPoint {
   std::string func;        // value of the `func` builtin
   std::vector<TracepointField> fields;     // tracepoint args
   std::vector<UsdtArg> usdt_args;          // USDT site arguments
+  // Uprobes on a binary with DWARF: the function's parameters with their
+  // locations at this attach point (empty without DWARF).
+  std::vector<dwarf::Variable> params;
+  bool has_dwarf = false;
+  std::string dwarf_error;                 // why there are no params
   Type::AddrSpace pointer_space = Type::AddrSpace::Kernel;  // where pointers point
   SourceRange loc;
 };
@@ -73,6 +80,8 @@ struct Analysis {
   std::unordered_map<const ast::Expr *, uint32_t> time_ids;         // time(fmt) -> index
   bool uses_system = false;
   bool needs_stacks = false;  // kstack/ustack: the object gets the stack trace map
+  // The DWARF readers whose types (Type::ctype) the typed AST points into.
+  std::vector<std::shared_ptr<dwarf::DebugInfo>> debug_infos;
   std::vector<meta::Program::BinaryId> binaries;
 
   const MapInfo *find_map(const std::string &name) const;
