@@ -90,7 +90,7 @@ private:
   Value *emit_usdt_arg(const sema::UsdtArg &arg);
   // DWARF-typed values (uprobe args.NAME and member chains).
   Value *emit_dwarf_expr(const std::vector<dwarf::ExprOp> &ops);
-  const dwarf::Variable &param(const std::string &name) const;
+  const dwarf::Variable &param(const std::string &name, bool is_vars) const;
   Value *emit_read_user(Value *addr, uint32_t size, bool is_signed);
   Value *emit_address_of(const Expr &e);  // a Record, or a member/param in memory
   bool is_dwarf_field(const Expr &e) const;
@@ -662,8 +662,8 @@ bool Generator::is_dwarf_field(const Expr &e) const {
          o.kind == Type::Kind::Record || (o.is_int() && o.ctype);
 }
 
-const dwarf::Variable &Generator::param(const std::string &name) const {
-  for (const auto &v : ap_->params)
+const dwarf::Variable &Generator::param(const std::string &name, bool is_vars) const {
+  for (const auto &v : is_vars ? ap_->vars : ap_->params)
     if (v.name == name)
       return v;
   throw std::logic_error("sema let an unknown parameter through: " + name);
@@ -738,7 +738,7 @@ Value *Generator::emit_dwarf_expr(const std::vector<dwarf::ExprOp> &ops) {
 Value *Generator::emit_address_of(const Expr &e) {
   const Expr &obj = *e.children[0];
   if (obj.type.kind == Type::Kind::Args)
-    return emit_dwarf_expr(param(e.name).location.pieces[0].expr);
+    return emit_dwarf_expr(param(e.name, obj.name == "vars").location.pieces[0].expr);
   const dwarf::Type *agg = obj.type.kind == Type::Kind::Record ? obj.type.ctype
                                                                 : obj.type.ctype->target->resolve();
   auto m = dwarf::find_member(agg, e.name);
@@ -1096,7 +1096,7 @@ Value *Generator::emit_int(const Expr &e) {
     if (is_dwarf_field(e)) {
       const Expr &obj = *e.children[0];
       if (obj.type.kind == Type::Kind::Args) {
-        const dwarf::Piece &piece = param(e.name).location.pieces[0];
+        const dwarf::Piece &piece = param(e.name, obj.name == "vars").location.pieces[0];
         uint32_t size = e.type.size;
         switch (piece.kind) {
         case dwarf::Piece::Kind::Register: {

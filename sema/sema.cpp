@@ -253,6 +253,8 @@ public:
 private:
   bool resolve_attach_point(const ast::AttachPoint &ap, std::vector<AttachPoint> &out);
   bool resolve_one(const ast::AttachPoint &ap, const std::string &text, AttachPoint &out);
+  bool resolve_line(const ast::AttachPoint &ap, const std::vector<std::string> &parts,
+                    bool is_return, AttachPoint &out);
   bool resolve_kernel(const ast::AttachPoint &ap, const std::string &provider,
                       const std::vector<std::string> &parts, std::vector<AttachPoint> &out);
   const std::vector<std::string> &kernel_functions();
@@ -326,6 +328,8 @@ bool Analyzer::resolve_uprobe(const ast::AttachPoint &ap, const std::vector<std:
     error(ap.loc, std::string(kind) + " needs a binary and a function: " + kind + ":BINARY:FUNCTION");
     return false;
   }
+  if (parts[1].find('@') != std::string::npos)
+    return resolve_line(ap, parts, is_return, out);
   const std::string &target = parts[2];
   if (parts[1].find('*') != std::string::npos || target.find('*') != std::string::npos ||
       target.find('?') != std::string::npos) {
@@ -450,6 +454,62 @@ bool Analyzer::resolve_uprobe(const ast::AttachPoint &ap, const std::vector<std:
   }
   out.pointer_space = Type::AddrSpace::User;
   p.spec = std::string(kind) + ":" + path + ":" + target;
+  return true;
+}
+
+// uprobe:BIN@FILE:LINE: one attach point per address of the line (inlined
+// copies, unrolled loops), each with the variables in scope there.
+bool Analyzer::resolve_line(const ast::AttachPoint &ap, const std::vector<std::string> &parts,
+                            bool is_return, AttachPoint &out) {
+  if (is_return) {
+    error(ap.loc, "uretprobe cannot attach to a source line");
+    return false;
+  }
+  auto at = parts[1].find('@');
+  std::string bin = parts[1].substr(0, at), file = parts[1].substr(at + 1);
+  uint64_t line;
+  if (file.empty() || !parse_uint(parts[2], line) || line == 0) {
+    error(ap.loc, "a source line probe is uprobe:BINARY@FILE:LINE");
+    return false;
+  }
+  std::string path = elf::resolve_binary(bin);
+  if (path.empty()) {
+    error(ap.loc, "binary '" + bin + "' does not exist");
+    return false;
+  }
+  std::string err;
+  dwarf::DebugInfo *di = debug_info(path, err);
+  if (!di) {
+    error(ap.loc, "source line probes need DWARF: " + err);
+    return false;
+  }
+  auto addrs = di->line_addresses(file, static_cast<int>(line), err);
+  if (addrs.empty()) {
+    error(ap.loc, err);
+    return false;
+  }
+  bool known = false;
+  for (const auto &b : result_.binaries)
+    known |= b.path == path;
+  if (!known)
+    result_.binaries.push_back({path, di->build_id()});
+  for (size_t i = 0; i < addrs.size(); i++) {
+    AttachPoint a;
+    a.loc = ap.loc;
+    a.probe.kind = meta::ProbeKind::Uprobe;
+    a.probe.binary = path;
+    a.probe.address = addrs[i].address;
+    a.probe.spec = "uprobe:" + path + "@" + file + ":" + parts[2];
+    a.func = addrs[i].function;
+    a.pointer_space = Type::AddrSpace::User;
+    a.has_dwarf = true;
+    a.has_vars = true;
+    a.vars = di->variables_at(addrs[i].address, err);
+    if (i == 0)
+      out = std::move(a);
+    else
+      extra_sites_.push_back(std::move(a));
+  }
   return true;
 }
 
@@ -1411,6 +1471,13 @@ void Analyzer::check_expr(Expr &e) {
       for (const auto &ap : probe_->attach_points)
         len = std::max(len, ap.probe.spec.size());
       e.type = Type::string(static_cast<uint32_t>(len) + 1);
+    } else if (n == "vars") {
+      for (const auto &ap : probe_->attach_points)
+        if (!ap.has_vars) {
+          error(e.loc, "vars is only available in source line probes (uprobe:BINARY@FILE:LINE)");
+          return;
+        }
+      e.type.kind = Type::Kind::Args;
     } else if (n == "args") {
       if (kind == K::Uprobe) {
         for (const auto &ap : probe_->attach_points)
@@ -1737,26 +1804,33 @@ bool Analyzer::type_from_c(const dwarf::Type *ct, const SourceRange &loc, const 
 // args.NAME in a uprobe: the parameter at every attach point.
 void Analyzer::check_param(Expr &e) {
   Type t;
+  bool is_vars = e.children[0]->name == "vars";
+  const char *what = is_vars ? "vars." : "args.";
   for (const auto &ap : probe_->attach_points) {
-    auto p = std::find_if(ap.params.begin(), ap.params.end(),
+    const auto &list = is_vars ? ap.vars : ap.params;
+    auto p = std::find_if(list.begin(), list.end(),
                           [&](const dwarf::Variable &v) { return v.name == e.name; });
-    if (p == ap.params.end()) {
+    if (p == list.end()) {
       std::string names;
-      for (const auto &v : ap.params)
+      for (const auto &v : list)
         names += (names.empty() ? "" : ", ") + v.declaration();
-      error(e.loc, "function " + ap.func + " has no parameter '" + e.name + "' (parameters: " +
-                       (names.empty() ? "none" : names) + ")");
+      if (is_vars)
+        error(e.loc, "no variable '" + e.name + "' is in scope at " + ap.probe.spec +
+                         " (in scope: " + (names.empty() ? "none" : names) + ")");
+      else
+        error(e.loc, "function " + ap.func + " has no parameter '" + e.name + "' (parameters: " +
+                         (names.empty() ? "none" : names) + ")");
       return;
     }
     const dwarf::Location &l = p->location;
     std::ostringstream at;
     at << std::hex << "0x" << (ap.probe.address ? ap.probe.address : 0);
     if (!l.ok()) {
-      error(e.loc, "args." + e.name + " cannot be read at " + ap.probe.spec + ": " + l.error);
+      error(e.loc, what + e.name + " cannot be read at " + ap.probe.spec + ": " + l.error);
       return;
     }
     if (l.pieces.size() != 1 || l.uses_link_time_address() || l.uses_entry_value()) {
-      error(e.loc, "args." + e.name + " at " + ap.probe.spec + " has a location that is not "
+      error(e.loc, what + e.name + " at " + ap.probe.spec + " has a location that is not "
                    "supported yet (" + l.describe() + ")");
       return;
     }

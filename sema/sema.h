@@ -49,6 +49,9 @@ struct AttachPoint {
   // locations at this attach point (empty without DWARF).
   std::vector<dwarf::Variable> params;
   bool has_dwarf = false;
+  // Source line probes: the variables in scope at this address.
+  std::vector<dwarf::Variable> vars;
+  bool has_vars = false;
   std::string dwarf_error;                 // why there are no params
   Type::AddrSpace pointer_space = Type::AddrSpace::Kernel;  // where pointers point
   SourceRange loc;
