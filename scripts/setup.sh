@@ -26,7 +26,7 @@ PACKAGES=(
   libbpf-dev libelf-dev libdw-dev zlib1g-dev libzstd-dev
   libgtest-dev nlohmann-json3-dev bpftool
   python3 python3-psutil gcc systemtap-sdt-dev
-  binutils time procps
+  binutils time procps libc6-dbg
 )
 
 # ---------------------------------------------------------------- packages

@@ -229,6 +229,11 @@ else:
     ok, why = False, "not root"
 feature("perf-events", ok, why)
 
+libc_dbg = os.path.isdir("/usr/share/doc/libc6-dbg")
+feature("libc6-dbg", libc_dbg, "glibc's separate debug info %s" %
+        ("is installed" if libc_dbg else "is missing (apt-get install libc6-dbg)"))
+
+
 def bpffs_mounted():
     try:
         with open("/proc/mounts") as f:
