@@ -86,6 +86,7 @@ private:
   void emit_event(uint32_t kind, uint32_t id, const meta::Printf *payload, const Expr *call,
                   const Expr *value, const meta::Type *value_type);
   uint32_t map_index(const std::string &name) const;
+  void emit_join(const Expr &call);
   void emit_loop(const Stmt &s);
   Value *emit_usdt_arg(const sema::UsdtArg &arg);
   // DWARF-typed values (uprobe args.NAME and member chains).
@@ -567,6 +568,8 @@ void Generator::emit_stmt(const Stmt &s) {
                                                : meta::kEventZeroMap;
         emit_event(kind, map_index(call.children[0]->name), nullptr, nullptr, nullptr, nullptr);
       }
+    } else if (call.name == "join") {
+      emit_join(call);
     } else if (call.name == "time") {
       emit_event(meta::kEventTime, an_.time_ids.at(&call), nullptr, nullptr, nullptr, nullptr);
     } else if (call.name == "signal") {
@@ -817,6 +820,52 @@ void Generator::emit_printf(const Expr &call) {
                   : call.name == "cat"  ? meta::kEventCat
                                         : meta::kEventPrintf;
   emit_event(kind, id, &an_.printfs.at(id), &call, nullptr, nullptr);
+}
+
+// join(argv): up to `count` strings of a NULL-terminated pointer array, read
+// into the record; the first empty string ends the list.
+void Generator::emit_join(const Expr &call) {
+  uint32_t id = an_.join_ids.at(&call);
+  const meta::Join &j = an_.joins.at(id);
+  auto *i64 = b_.getInt64Ty();
+  uint64_t size = 8 + uint64_t(j.count) * j.size;
+  Value *rec = call_helper(bpf::kRingbufReserve, b_.getPtrTy(),
+                           {events_, b_.getInt64(size), b_.getInt64(0)});
+  auto *fill = BasicBlock::Create(ctx_, "join_fill", fn_);
+  auto *lost = BasicBlock::Create(ctx_, "join_lost", fn_);
+  auto *done = BasicBlock::Create(ctx_, "join_done", fn_);
+  auto *submit = BasicBlock::Create(ctx_, "join_submit", fn_);
+  b_.CreateCondBr(b_.CreateIsNull(rec), lost, fill);
+  b_.SetInsertPoint(lost);
+  emit_count_lost();
+  b_.CreateBr(done);
+  b_.SetInsertPoint(fill);
+  b_.CreateStore(b_.getInt32(meta::kEventJoin), rec);
+  b_.CreateStore(b_.getInt32(id), ptr_add(rec, 4));
+  const Expr &arr = *call.children[0];
+  bool user = arr.type.is_pointer ? arr.type.addr_space == Type::AddrSpace::User
+                                  : ap_->pointer_space == Type::AddrSpace::User;
+  Value *base = emit_int(arr);
+  auto *slot = entry_alloca(i64, "join_ptr");
+  for (uint32_t i = 0; i < j.count; i++) {
+    Value *dst = ptr_add(rec, 8 + uint64_t(i) * j.size);
+    b_.CreateStore(b_.getInt8(0), dst);
+    b_.CreateStore(b_.getInt64(0), slot);
+    call_helper(user ? bpf::kProbeReadUser : bpf::kProbeReadKernel, i64,
+                {slot, b_.getInt64(8),
+                 b_.CreateIntToPtr(b_.CreateAdd(base, b_.getInt64(8 * i)), b_.getPtrTy())});
+    Value *p = b_.CreateLoad(i64, slot);
+    auto *read = BasicBlock::Create(ctx_, "join_read", fn_);
+    b_.CreateCondBr(b_.CreateICmpEQ(p, b_.getInt64(0)), submit, read);
+    b_.SetInsertPoint(read);
+    call_helper(user ? bpf::kProbeReadUserStr : bpf::kProbeReadKernelStr, i64,
+                {dst, b_.getInt64(j.size), b_.CreateIntToPtr(p, b_.getPtrTy())});
+  }
+  b_.CreateBr(submit);
+  b_.SetInsertPoint(submit);
+  call_helper(bpf::kRingbufSubmit, b_.getVoidTy(), {rec, b_.getInt64(bpf::kRingbufNoWakeup)});
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
 }
 
 uint32_t Generator::map_index(const std::string &name) const {
@@ -1751,6 +1800,7 @@ bool Generator::run(Output &out) {
   meta_.source_name = src_.name();
   meta_.printfs = an_.printfs;
   meta_.time_formats = an_.time_formats;
+  meta_.joins = an_.joins;
   meta_.print_values = an_.print_values;
   meta_.uses_system = an_.uses_system;
   meta_.needs_stacks = an_.needs_stacks;

@@ -45,6 +45,10 @@ void Diagnostics::error(const std::string &msg) {
   out_ << file_.name() << ": error: " << msg << "\n";
 }
 
+void Diagnostics::warning(const SourceRange &loc, const std::string &msg) {
+  emit(loc, "warning", msg);
+}
+
 void Diagnostics::note(const SourceRange &loc, const std::string &msg) {
   emit(loc, "note", msg);
 }

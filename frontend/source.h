@@ -38,6 +38,7 @@ public:
   // An error that is not about a place in the script (missing file, ...).
   void error(const std::string &msg);
   void note(const SourceRange &loc, const std::string &msg);
+  void warning(const SourceRange &loc, const std::string &msg);
   bool has_errors() const { return errors_ > 0; }
   int error_count() const { return errors_; }
 

@@ -25,6 +25,8 @@ using ast::StmtKind;
 
 static constexpr uint32_t kDefaultStrSize = 64;
 static constexpr uint32_t kCommSize = 16;
+static constexpr uint32_t kJoinCount = 16;  // bpftrace's limits for join()
+static constexpr uint32_t kJoinSize = 64;
 
 const MapInfo *Analysis::find_map(const std::string &name) const {
   for (const auto &m : maps)
@@ -260,6 +262,7 @@ private:
   const std::vector<std::string> &kernel_functions();
   std::vector<std::string> kernel_functions_;
   std::vector<AttachPoint> extra_sites_;  // further sites of the probe just resolved
+  const ast::Probe *probe_ast_ = nullptr;  // the probe whose attach points are resolved
   dwarf::DebugInfo *debug_info(const std::string &path, std::string &error);
   std::map<std::string, dwarf::DebugInfo *> debug_infos_;  // owned by result_
   std::map<std::string, std::string> debug_errors_;
@@ -597,6 +600,15 @@ bool Analyzer::resolve_kernel(const ast::AttachPoint &ap, const std::string &pro
     }
   } else {
     if (!all.empty() && !std::binary_search(all.begin(), all.end(), target)) {
+      // Tools list several names for different kernel versions
+      // ("kprobe:blk_account_io_start, kprobe:__blk_account_io_start"):
+      // in such a list a missing one is skipped, as bpftrace does.
+      if (probe_ast_ && probe_ast_->attach_points.size() > 1) {
+        if (report_)
+          diags_.warning(ap.loc, "kernel function '" + target +
+                                     "' does not exist (not in /proc/kallsyms); skipped");
+        return true;
+      }
       error(ap.loc, "kernel function '" + target + "' does not exist (not in /proc/kallsyms)");
       return false;
     }
@@ -1370,6 +1382,28 @@ void Analyzer::check_call(Expr &e, bool as_statement) {
       return;
     }
     e.type = Type::void_type();
+  } else if (fn == "join") {
+    // join(argv[, sep]): the runtime prints up to kJoinCount strings of an
+    // argv-style NULL-terminated array, separated by `sep`.
+    if (!as_statement) {
+      error(e.loc, "join() does not return a value");
+      return;
+    }
+    if (!want(1, 2) || !want_int(*e.children[0]))
+      return;
+    std::string sep = " ";
+    if (nargs == 2) {
+      if (e.children[1]->kind != ExprKind::String) {
+        error(e.children[1]->loc, "join() takes a string literal separator");
+        return;
+      }
+      sep = e.children[1]->name;
+    }
+    e.type = Type::void_type();
+    if (report_) {
+      result_.join_ids[&e] = static_cast<uint32_t>(result_.joins.size());
+      result_.joins.push_back({sep, kJoinCount, kJoinSize});
+    }
   } else if (fn == "system" || fn == "cat") {
     // Formatted like printf; the runtime runs the command / prints the file.
     if (!as_statement) {
@@ -1383,7 +1417,7 @@ void Analyzer::check_call(Expr &e, bool as_statement) {
       result_.uses_system |= fn == "system";
   } else {
     static const std::set<std::string> later = {
-        "join", "kaddr", "uaddr", "reg", "cgroupid", "strcontains",
+        "kaddr", "uaddr", "reg", "cgroupid", "strcontains",
         "sizeof", "offsetof", "len", "override", "macaddr", "path", "unwatch"};
     if (later.count(fn))
       error(e.loc, fn + "() is not supported yet");
@@ -2005,10 +2039,15 @@ std::optional<Analysis> Analyzer::run() {
     ProbeInfo info;
     info.ast = &p;
     bool ok = true;
+    probe_ast_ = &p;
     for (const auto &ap : p.attach_points) {
       report_ = true;
       if (!resolve_attach_point(ap, info.attach_points))
         ok = false;
+    }
+    if (ok && info.attach_points.empty()) {
+      diags_.error(p.loc, "none of this probe's kernel functions exist");
+      ok = false;
     }
     if (ok)
       result_.probes.push_back(std::move(info));

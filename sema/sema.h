@@ -79,6 +79,8 @@ struct Analysis {
   std::unordered_map<const ast::Expr *, uint32_t> printf_ids;  // printf/system/cat -> index
   std::vector<meta::PrintValue> print_values;
   std::unordered_map<const ast::Expr *, uint32_t> print_value_ids;  // print(expr) -> index
+  std::vector<meta::Join> joins;
+  std::unordered_map<const ast::Expr *, uint32_t> join_ids;         // join(...) -> index
   std::vector<std::string> time_formats;
   std::unordered_map<const ast::Expr *, uint32_t> time_ids;         // time(fmt) -> index
   bool uses_system = false;

@@ -134,3 +134,13 @@ TEST(ParserErrors, UnterminatedStringAndComment) {
 }
 
 }  // namespace
+
+TEST(Lexer, ScientificIntegerLiterals) {
+  // bpftrace tools divide by 1e6; it is the integer 1000000.
+  auto d = dump("BEGIN { $x = 1e6 + 2E3; }");
+  EXPECT_NE(d.find("int 1000000"), std::string::npos) << d;
+  EXPECT_NE(d.find("int 2000"), std::string::npos) << d;
+  auto p = parse("BEGIN { $x = 1e30; }");
+  EXPECT_FALSE(p.program);
+  EXPECT_NE(p.diags.find("integer literal '1e30' is too large"), std::string::npos) << p.diags;
+}
