@@ -1527,6 +1527,22 @@ void Generator::emit_str_into(const Expr &e, Value *dst, uint32_t dst_size) {
 }
 
 void Generator::emit_into(const Expr &e, Value *dst, const meta::Type &layout) {
+  if (e.kind == ExprKind::Ternary && layout.kind != meta::Type::Kind::Int) {
+    // Each branch writes its value in place.
+    Value *c = emit_bool(*e.children[0]);
+    auto *then_bb = BasicBlock::Create(ctx_, "tern_then", fn_);
+    auto *else_bb = BasicBlock::Create(ctx_, "tern_else", fn_);
+    auto *done = BasicBlock::Create(ctx_, "tern_done", fn_);
+    b_.CreateCondBr(c, then_bb, else_bb);
+    b_.SetInsertPoint(then_bb);
+    emit_into(*e.children[1], dst, layout);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(else_bb);
+    emit_into(*e.children[2], dst, layout);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+    return;
+  }
   switch (layout.kind) {
   case meta::Type::Kind::Int:
     b_.CreateStore(emit_int(e), dst);
@@ -1535,20 +1551,7 @@ void Generator::emit_into(const Expr &e, Value *dst, const meta::Type &layout) {
     emit_str_into(e, dst, layout.size);
     return;
   case meta::Type::Kind::Tuple:
-    if (e.kind == ExprKind::Ternary) {
-      Value *c = emit_bool(*e.children[0]);
-      auto *then_bb = BasicBlock::Create(ctx_, "tern_then", fn_);
-      auto *else_bb = BasicBlock::Create(ctx_, "tern_else", fn_);
-      auto *done = BasicBlock::Create(ctx_, "tern_done", fn_);
-      b_.CreateCondBr(c, then_bb, else_bb);
-      b_.SetInsertPoint(then_bb);
-      emit_into(*e.children[1], dst, layout);
-      b_.CreateBr(done);
-      b_.SetInsertPoint(else_bb);
-      emit_into(*e.children[2], dst, layout);
-      b_.CreateBr(done);
-      b_.SetInsertPoint(done);
-    } else if (e.kind == ExprKind::Tuple) {
+    if (e.kind == ExprKind::Tuple) {
       for (size_t i = 0; i < e.children.size(); i++)
         emit_into(*e.children[i], ptr_add(dst, layout.offsets[i]), layout.elems[i]);
     } else {
@@ -1570,21 +1573,6 @@ void Generator::emit_special_into(const Expr &e, Value *dst, const meta::Type &l
                    (e.name == "ksym" || e.name == "usym" || e.name == "kstack" ||
                     e.name == "ustack" || e.name == "ntop" || e.name == "strftime" ||
                     e.name == "buf");
-  if (e.kind == ExprKind::Ternary) {
-    Value *c = emit_bool(*e.children[0]);
-    auto *then_bb = BasicBlock::Create(ctx_, "tern_then", fn_);
-    auto *else_bb = BasicBlock::Create(ctx_, "tern_else", fn_);
-    auto *done = BasicBlock::Create(ctx_, "tern_done", fn_);
-    b_.CreateCondBr(c, then_bb, else_bb);
-    b_.SetInsertPoint(then_bb);
-    emit_into(*e.children[1], dst, layout);
-    b_.CreateBr(done);
-    b_.SetInsertPoint(else_bb);
-    emit_into(*e.children[2], dst, layout);
-    b_.CreateBr(done);
-    b_.SetInsertPoint(done);
-    return;
-  }
   if (!made_here) {  // a variable, map value or tuple element holding one
     meta::Type from;
     Value *src = emit_tuple_ptr(e, from);
