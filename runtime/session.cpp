@@ -130,6 +130,8 @@ private:
   void attach(const meta::Probe &p);
   void attach_uprobe(const meta::Probe &p, bpf_program *prog);
   void attach_perf(const meta::Probe &p, bpf_program *prog, bool every_cpu);
+  void attach_perf_events(bpf_program *prog, const meta::Probe &p, perf_event_attr &attr, pid_t pid,
+                          const std::vector<int> &cpus);
   void attach_kprobe(const meta::Probe &p, bpf_program *prog);
   void attach_software(const meta::Probe &p, bpf_program *prog);
   void attach_usdt(const meta::Probe &p, bpf_program *prog);
@@ -746,9 +748,14 @@ void Session::attach_perf(const meta::Probe &p, bpf_program *prog, bool every_cp
       throw Error(attach_error(p, "period is 0"));
     attr.sample_period = p.period_ns;
   }
-  std::vector<int> cpus = every_cpu ? online_cpus() : std::vector<int>{0};
+  attach_perf_events(prog, p, attr, -1, every_cpu ? online_cpus() : std::vector<int>{0});
+}
+
+// One perf event per CPU, each with the program attached.
+void Session::attach_perf_events(bpf_program *prog, const meta::Probe &p, perf_event_attr &attr,
+                                 pid_t pid, const std::vector<int> &cpus) {
   for (int cpu : cpus) {
-    int fd = perf_event_open(&attr, -1, cpu);
+    int fd = perf_event_open(&attr, pid, cpu);
     if (fd < 0)
       throw Error(attach_error(p, "perf_event_open on CPU " + std::to_string(cpu) + ": " +
                                       errstr(errno)));
@@ -834,20 +841,7 @@ void Session::attach_software(const meta::Probe &p, bpf_program *prog) {
   attr.config = config;
   attr.sample_period = p.sample_period ? p.sample_period : period;
   pid_t pid = opts_.target_pid ? pid_t(opts_.target_pid) : -1;
-  std::vector<int> cpus = online_cpus();
-  for (int cpu : cpus) {
-    int fd = perf_event_open(&attr, pid, cpu);
-    if (fd < 0)
-      throw Error(attach_error(p, "perf_event_open on CPU " + std::to_string(cpu) + ": " +
-                                      errstr(errno)));
-    bpf_link *l = bpf_program__attach_perf_event(prog, fd);
-    if (!l) {
-      int e = errno;
-      close(fd);
-      throw Error(attach_error(p, errstr(e)));
-    }
-    links_.push_back(l);
-  }
+  attach_perf_events(prog, p, attr, pid, online_cpus());
 }
 
 // A USDT probe is a uprobe at the note's address; its semaphore (if any)
