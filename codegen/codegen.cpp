@@ -20,6 +20,7 @@
 #include <mutex>
 
 #include "codegen/bpf_abi.h"
+#include "sema/btf/btf.h"
 
 namespace gt::codegen {
 
@@ -92,7 +93,9 @@ private:
   // DWARF-typed values (uprobe args.NAME and member chains).
   Value *emit_dwarf_expr(const std::vector<dwarf::ExprOp> &ops);
   const dwarf::Variable &param(const std::string &name, bool is_vars) const;
-  Value *emit_read_user(Value *addr, uint32_t size, bool is_signed);
+  Value *emit_read_user(Value *addr, uint32_t size, bool is_signed, bool user = true);
+  // The struct/union whose member `e` (a Field) reads.
+  const dwarf::Type *member_aggregate(const Expr &e);
   Value *emit_address_of(const Expr &e);  // a Record, or a member/param in memory
   bool is_dwarf_field(const Expr &e) const;
   Value *emit_bool(const Expr &e);
@@ -674,11 +677,11 @@ const dwarf::Variable &Generator::param(const std::string &name, bool is_vars) c
 
 // Reads `size` bytes of user memory (zero when the read fails) and extends
 // them to 64 bits.
-Value *Generator::emit_read_user(Value *addr, uint32_t size, bool is_signed) {
+Value *Generator::emit_read_user(Value *addr, uint32_t size, bool is_signed, bool user) {
   auto *i64 = b_.getInt64Ty();
   auto *slot = entry_alloca(i64, "user_value");
   b_.CreateStore(b_.getInt64(0), slot);
-  call_helper(bpf::kProbeReadUser, i64,
+  call_helper(user ? bpf::kProbeReadUser : bpf::kProbeReadKernel, i64,
               {slot, b_.getInt64(size), b_.CreateIntToPtr(addr, b_.getPtrTy())});
   Value *v = b_.CreateLoad(i64, slot);
   if (size >= 8)
@@ -736,15 +739,21 @@ Value *Generator::emit_dwarf_expr(const std::vector<dwarf::ExprOp> &ops) {
   return pop();
 }
 
+const dwarf::Type *Generator::member_aggregate(const Expr &e) {
+  const Type &o = e.children[0]->type;
+  const dwarf::Type *agg = o.kind == Type::Kind::Record ? o.ctype : o.ctype->target->resolve();
+  if (o.addr_space == Type::AddrSpace::Kernel)
+    agg = an_.btf->complete(agg);
+  return agg;
+}
+
 // The user-memory address of a parameter that lives in memory, of a struct
 // value, or of a member reached through a pointer or a struct.
 Value *Generator::emit_address_of(const Expr &e) {
   const Expr &obj = *e.children[0];
   if (obj.type.kind == Type::Kind::Args)
     return emit_dwarf_expr(param(e.name, obj.name == "vars").location.pieces[0].expr);
-  const dwarf::Type *agg = obj.type.kind == Type::Kind::Record ? obj.type.ctype
-                                                                : obj.type.ctype->target->resolve();
-  auto m = dwarf::find_member(agg, e.name);
+  auto m = dwarf::find_member(member_aggregate(e), e.name);
   Value *base = obj.type.kind == Type::Kind::Record ? emit_address_of(obj) : emit_int(obj);
   return b_.CreateAdd(base, b_.getInt64(m->offset));
 }
@@ -1169,16 +1178,14 @@ Value *Generator::emit_int(const Expr &e) {
         }
         throw std::logic_error("sema let an unreadable parameter through");
       }
-      const dwarf::Type *agg = obj.type.kind == Type::Kind::Record
-                                   ? obj.type.ctype
-                                   : obj.type.ctype->target->resolve();
-      auto m = dwarf::find_member(agg, e.name);
+      auto m = dwarf::find_member(member_aggregate(e), e.name);
+      bool user = obj.type.addr_space != Type::AddrSpace::Kernel;
       Value *addr = emit_address_of(e);
       if (!m->bit_size)
-        return emit_read_user(addr, e.type.size, e.type.is_signed);
+        return emit_read_user(addr, e.type.size, e.type.is_signed, user);
       // Bitfield: bits [bit_offset, bit_offset + bit_size) of the bytes at addr.
       uint32_t bytes = (m->bit_offset + m->bit_size + 7) / 8;
-      Value *raw = emit_read_user(addr, bytes, false);
+      Value *raw = emit_read_user(addr, bytes, false, user);
       Value *v = b_.CreateLShr(raw, m->bit_offset);
       if (e.type.is_signed) {
         uint32_t shift = 64 - m->bit_size;
@@ -1233,6 +1240,15 @@ Value *Generator::emit_int(const Expr &e) {
     return phi;
   }
   case ExprKind::Call:
+    if (e.name == "bswap") {
+      Value *v = emit_int(*e.children[0]);
+      uint32_t bits = e.type.size * 8;
+      if (bits == 8)
+        return b_.CreateAnd(v, b_.getInt64(0xff));
+      Value *t = bits == 64 ? v : b_.CreateTrunc(v, b_.getIntNTy(bits));
+      Value *r = b_.CreateUnaryIntrinsic(llvm::Intrinsic::bswap, t);
+      return bits == 64 ? r : b_.CreateZExt(r, i64);
+    }
     if (e.name == "has_key") {
       const Expr &m = *e.children[0];
       const MapDef &def = map_def(m.name);
@@ -1476,7 +1492,8 @@ void Generator::emit_str_into(const Expr &e, Value *dst, uint32_t dst_size) {
     if (is_dwarf_field(e)) {
       // A char array in user memory: at most size-1 characters, NUL-terminated.
       uint32_t n = std::min(e.type.size, dst_size) - 1;
-      call_helper(bpf::kProbeReadUserStr, b_.getInt64Ty(),
+      bool kernel = e.children[0]->type.addr_space == Type::AddrSpace::Kernel;
+      call_helper(kernel ? bpf::kProbeReadKernelStr : bpf::kProbeReadUserStr, b_.getInt64Ty(),
                   {dst, b_.getInt64(n + 1), b_.CreateIntToPtr(emit_address_of(e), b_.getPtrTy())});
       return;
     }
@@ -1593,17 +1610,24 @@ void Generator::emit_special_into(const Expr &e, Value *dst, const meta::Type &l
     b_.CreateStore(user ? b_.CreateLShr(pid_tgid(), 32) : b_.getInt64(0), ptr_add(dst, 8));
   } else if (fn == "ntop") {
     const Expr &addr = *e.children.back();
-    Value *family = e.children.size() == 2 ? emit_int(*e.children[0])
-                                           : b_.getInt64(addr.type.is_str() && addr.type.size == 16 ? 10 : 2);
+    bool v6 = addr.type.is_str() && addr.type.size >= 16;
+    Value *family = e.children.size() == 2 ? emit_int(*e.children[0]) : b_.getInt64(v6 ? 10 : 2);
     b_.CreateStore(family, dst);
     Value *bytes = ptr_add(dst, 8);
     b_.CreateMemSet(bytes, b_.getInt8(0), 16, llvm::MaybeAlign(8));
     if (addr.type.is_int()) {
       b_.CreateStore(b_.CreateTrunc(emit_int(addr), b_.getInt32Ty()), bytes);
+    } else if (is_dwarf_field(addr)) {
+      // Raw address bytes of a struct member (they contain zeros): read them
+      // as bytes, not as a string.
+      bool kernel = addr.children[0]->type.addr_space == Type::AddrSpace::Kernel;
+      call_helper(kernel ? bpf::kProbeReadKernel : bpf::kProbeReadUser, i64,
+                  {bytes, b_.getInt64(v6 ? 16 : 4),
+                   b_.CreateIntToPtr(emit_address_of(addr), b_.getPtrTy())});
     } else {
       auto *tmp = temp_buffer(addr.type.size, "ntop_bytes");
       emit_str_into(addr, tmp, addr.type.size);
-      b_.CreateMemCpy(bytes, llvm::MaybeAlign(1), tmp, llvm::MaybeAlign(1), addr.type.size);
+      b_.CreateMemCpy(bytes, llvm::MaybeAlign(1), tmp, llvm::MaybeAlign(1), v6 ? 16 : 4);
     }
   } else if (fn == "buf") {
     uint32_t n = layout.size - 8;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "runtime/elf_file.h"
+#include "sema/btf/btf.h"
 #include "runtime/tracefs.h"
 
 namespace gt::sema {
@@ -263,6 +264,8 @@ private:
   std::vector<std::string> kernel_functions_;
   std::vector<AttachPoint> extra_sites_;  // further sites of the probe just resolved
   const ast::Probe *probe_ast_ = nullptr;  // the probe whose attach points are resolved
+  bool btf_tried_ = false;
+  std::string btf_error_;
   dwarf::DebugInfo *debug_info(const std::string &path, std::string &error);
   std::map<std::string, dwarf::DebugInfo *> debug_infos_;  // owned by result_
   std::map<std::string, std::string> debug_errors_;
@@ -277,7 +280,8 @@ private:
   void check_param(Expr &e);
   void check_member(Expr &e, const Expr &obj);
   bool type_from_c(const dwarf::Type *ct, const SourceRange &loc, const std::string &what,
-                   Type &out);
+                   Type &out, Type::AddrSpace space = Type::AddrSpace::User);
+  btf::Btf *kernel_btf(std::string &error);
   MapInfo *map_for(Expr &map, bool is_aggregate, meta::MapKind kind);
   bool unify(Type &have, const Type &next);
   Type key_type(Expr &map);
@@ -514,6 +518,15 @@ bool Analyzer::resolve_line(const ast::AttachPoint &ap, const std::vector<std::s
       extra_sites_.push_back(std::move(a));
   }
   return true;
+}
+
+btf::Btf *Analyzer::kernel_btf(std::string &error) {
+  if (!result_.btf && !btf_tried_) {
+    btf_tried_ = true;
+    result_.btf = btf::Btf::open_vmlinux(btf_error_);
+  }
+  error = btf_error_;
+  return result_.btf.get();
 }
 
 dwarf::DebugInfo *Analyzer::debug_info(const std::string &path, std::string &error) {
@@ -907,8 +920,13 @@ bool Analyzer::unify(Type &have, const Type &next) {
 
 // Ints in keys and values are stored as 64 bits; pointers as plain integers.
 static Type storage_type(const Type &t) {
-  if (t.kind == Type::Kind::Int)
-    return Type::integer(8, t.is_signed);
+  if (t.kind == Type::Kind::Int) {
+    Type r = Type::integer(8, t.is_signed);
+    r.is_pointer = t.is_pointer;  // a typed pointer keeps its type in a variable
+    r.addr_space = t.addr_space;
+    r.ctype = t.ctype;
+    return r;
+  }
   if (t.kind == Type::Kind::Tuple) {
     Type r = t;
     for (auto &e : r.elems)
@@ -1204,6 +1222,12 @@ void Analyzer::check_call(Expr &e, bool as_statement) {
     } else if (a.type.kind != Type::Kind::None) {
       error(a.loc, "str() needs a pointer or a string, not " + a.type.str());
     }
+  } else if (fn == "bswap") {
+    // Reverses the bytes of the value's own width (a __be16 port: 2 bytes).
+    if (want(1, 1) && want_int(*e.children[0])) {
+      const Type &a = e.children[0]->type;
+      e.type = Type::integer(a.size ? a.size : 8, false);
+    }
   } else if (fn == "ksym" || fn == "usym") {
     if (want(1, 1) && want_int(*e.children[0]))
       e.type = fn == "ksym" ? Type::special(Type::Kind::Ksym, 8) : Type::special(Type::Kind::Usym, 16);
@@ -1232,7 +1256,11 @@ void Analyzer::check_call(Expr &e, bool as_statement) {
       error(e.children[0]->loc, "ntop() takes the address family (AF_INET 2, AF_INET6 10) first");
       return;
     }
-    if (!addr.type.is_int() && !(addr.type.is_str() && (addr.type.size == 4 || addr.type.size == 16))) {
+    // Address bytes: char[4]/char[16], which read as strings of 4 or 16
+    // characters (buffer sizes 5 and 17 with the NUL).
+    uint32_t sz = addr.type.size;
+    if (!addr.type.is_int() &&
+        !(addr.type.is_str() && (sz == 4 || sz == 5 || sz == 16 || sz == 17))) {
       if (addr.type.kind != Type::Kind::None)
         error(addr.loc, "ntop() needs an IPv4 address as an integer, or 4 or 16 address bytes");
       return;
@@ -1532,10 +1560,33 @@ void Analyzer::check_expr(Expr &e) {
     } else {
       static const std::set<std::string> later = {"username", "sarg0",
                                                   "jiffies", "numaid", "ctx", "__builtin_usermode"};
-      if (later.count(n))
+      if (later.count(n)) {
         error(e.loc, "builtin '" + n + "' is not supported yet");
-      else
-        error(e.loc, "unknown identifier '" + n + "'");
+        return;
+      }
+      // Constants: a few #defines the bpftrace tools take from kernel
+      // headers (which we do not parse), then enumerators from kernel BTF.
+      static const std::map<std::string, int64_t> defines = {
+          {"AF_UNSPEC", 0},     {"AF_UNIX", 1},           {"AF_INET", 2},
+          {"AF_INET6", 10},     {"TASK_RUNNING", 0},      {"TASK_INTERRUPTIBLE", 1},
+          {"TASK_UNINTERRUPTIBLE", 2}};
+      auto d = defines.find(n);
+      std::string err;
+      if (d != defines.end()) {
+        e.kind = ExprKind::Integer;
+        e.int_value = static_cast<uint64_t>(d->second);
+        e.type = Type::integer();
+        return;
+      }
+      if (btf::Btf *b = kernel_btf(err)) {
+        if (auto v = b->find_enumerator(n)) {
+          e.kind = ExprKind::Integer;
+          e.int_value = static_cast<uint64_t>(v->value);
+          e.type = Type::integer();
+          return;
+        }
+      }
+      error(e.loc, "unknown identifier '" + n + "'");
     }
     return;
   }
@@ -1636,8 +1687,46 @@ void Analyzer::check_expr(Expr &e) {
     const std::string &n = e.name;
     if (n.find('*') != std::string::npos || n.rfind("struct ", 0) == 0 ||
         n.rfind("union ", 0) == 0 || n.rfind("enum ", 0) == 0) {
-      error(e.loc, "casts to '" + n + "' need kernel (BTF) or program (DWARF) types, which are "
-                   "not supported yet");
+      // (struct X *)p: user-space probes take X from the binary's DWARF,
+      // the others from the kernel's BTF.
+      size_t stars = n.size() - n.find_last_not_of('*') - 1;
+      std::string base = n.substr(0, n.size() - stars);
+      if (stars != 1 || !a.type.is_int() || base.rfind("enum ", 0) == 0) {
+        error(e.loc, "only casts of an integer to a struct or union pointer ('struct X *') are "
+                     "supported, not to '" + n + "'");
+        return;
+      }
+      auto kind = probe_->attach_points.front().probe.kind;
+      bool user = kind == meta::ProbeKind::Uprobe || kind == meta::ProbeKind::Uretprobe ||
+                  kind == meta::ProbeKind::Usdt;
+      std::string err;
+      const dwarf::Type *st = nullptr;
+      if (user) {
+        dwarf::DebugInfo *di = debug_info(probe_->attach_points.front().probe.binary, err);
+        if (!di) {
+          error(e.loc, "the cast to '" + n + "' needs DWARF: " + err);
+          return;
+        }
+        st = di->find_type(base);
+      } else {
+        btf::Btf *b = kernel_btf(err);
+        if (!b) {
+          error(e.loc, "the cast to '" + n + "' needs kernel BTF: " + err);
+          return;
+        }
+        st = b->find_type(base);
+      }
+      if (!st || !st->resolve()->is_aggregate()) {
+        error(e.loc, "unknown type '" + base + "' in " +
+                         (user ? "the DWARF of " + probe_->attach_points.front().probe.binary
+                               : std::string("the kernel's BTF")));
+        return;
+      }
+      auto *ptr = result_.cast_types->make(dwarf::TypeKind::Pointer);
+      ptr->size = 8;
+      ptr->target = st;
+      e.type = Type::pointer(user ? Type::AddrSpace::User : Type::AddrSpace::Kernel);
+      e.type.ctype = ptr;
       return;
     }
     if (!a.type.is_int()) {
@@ -1792,7 +1881,7 @@ void Analyzer::check_expr(Expr &e) {
 // arrays are strings, structs and unions are records whose members can be
 // read.
 bool Analyzer::type_from_c(const dwarf::Type *ct, const SourceRange &loc, const std::string &what,
-                           Type &out) {
+                           Type &out, Type::AddrSpace space) {
   const dwarf::Type *r = ct ? ct->resolve() : nullptr;
   if (!r) {
     error(loc, what + " has no type in the DWARF");
@@ -1809,7 +1898,7 @@ bool Analyzer::type_from_c(const dwarf::Type *ct, const SourceRange &loc, const 
     out = Type::integer(static_cast<uint32_t>(r->size), r->is_signed);
     return true;
   case TK::Pointer:
-    out = Type::pointer(Type::AddrSpace::User);
+    out = Type::pointer(space);
     out.ctype = r;
     return true;
   case TK::Array: {
@@ -1828,6 +1917,7 @@ bool Analyzer::type_from_c(const dwarf::Type *ct, const SourceRange &loc, const 
     out.kind = Type::Kind::Record;
     out.size = static_cast<uint32_t>(r->size);
     out.ctype = r;
+    out.addr_space = space;
     return true;
   default:
     error(loc, what + " has type " + ct->display() + ", which is not supported yet");
@@ -1912,6 +2002,10 @@ void Analyzer::check_member(Expr &e, const Expr &obj) {
     }
     agg = obj.type.ctype->target ? obj.type.ctype->target->resolve() : nullptr;
   }
+  bool kernel = obj.type.addr_space == Type::AddrSpace::Kernel;
+  std::string err;
+  if (kernel && agg)
+    agg = kernel_btf(err)->complete(agg);  // BTF imports pointees lazily
   if (!agg || !agg->is_aggregate()) {
     error(e.loc, "cannot take member '" + e.name + "' of " +
                      (obj.type.ctype ? obj.type.ctype->display() : obj.type.str()));
@@ -1923,7 +2017,7 @@ void Analyzer::check_member(Expr &e, const Expr &obj) {
     return;
   }
   Type t;
-  if (!type_from_c(m->type, e.loc, e.name, t))
+  if (!type_from_c(m->type, e.loc, e.name, t, obj.type.addr_space))
     return;
   if (m->bit_size && !t.is_int()) {
     error(e.loc, "bitfield '" + e.name + "' is not an integer");

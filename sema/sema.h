@@ -16,6 +16,10 @@
 #include "frontend/source.h"
 #include "runtime/metadata.h"
 
+namespace gt::btf {
+class Btf;
+}
+
 namespace gt::sema {
 
 struct TracepointField {
@@ -87,6 +91,9 @@ struct Analysis {
   bool needs_stacks = false;  // kstack/ustack: the object gets the stack trace map
   // The DWARF readers whose types (Type::ctype) the typed AST points into.
   std::vector<std::shared_ptr<dwarf::DebugInfo>> debug_infos;
+  std::shared_ptr<btf::Btf> btf;  // kernel types, opened on first use
+  // Pointer types made for casts ("(struct X *)p").
+  std::shared_ptr<dwarf::TypeArena> cast_types = std::make_shared<dwarf::TypeArena>();
   std::vector<meta::Program::BinaryId> binaries;
 
   const MapInfo *find_map(const std::string &name) const;
