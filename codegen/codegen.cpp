@@ -16,6 +16,7 @@
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/Target/TargetOptions.h>
 
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -78,6 +79,7 @@ private:
   void emit_str_into(const Expr &e, Value *dst, uint32_t dst_size);
   // Writes any value (integer, string, tuple) into dst laid out as `layout`.
   void emit_into(const Expr &e, Value *dst, const meta::Type &layout);
+  void emit_ternary_in_place(const Expr &e, const std::function<void(const Expr &)> &emit_branch);
   // Copies a value stored with layout `from` to dst with layout `to`
   // (tuples of the same shape whose strings may differ in size).
   void convert_copy(Value *src, const meta::Type &from, Value *dst, const meta::Type &to);
@@ -1522,42 +1524,35 @@ void Generator::emit_str_into(const Expr &e, Value *dst, uint32_t dst_size) {
     }
     break;
   }
-  case ExprKind::Ternary: {
-    Value *c = emit_bool(*e.children[0]);
-    auto *then_bb = BasicBlock::Create(ctx_, "tern_then", fn_);
-    auto *else_bb = BasicBlock::Create(ctx_, "tern_else", fn_);
-    auto *done = BasicBlock::Create(ctx_, "tern_done", fn_);
-    b_.CreateCondBr(c, then_bb, else_bb);
-    b_.SetInsertPoint(then_bb);
-    emit_str_into(*e.children[1], dst, dst_size);
-    b_.CreateBr(done);
-    b_.SetInsertPoint(else_bb);
-    emit_str_into(*e.children[2], dst, dst_size);
-    b_.CreateBr(done);
-    b_.SetInsertPoint(done);
+  case ExprKind::Ternary:
+    emit_ternary_in_place(e, [&](const Expr &branch) { emit_str_into(branch, dst, dst_size); });
     return;
-  }
   default:
     break;
   }
   throw std::logic_error("not a string expression: " + e.name);
 }
 
+// c ? a : b for values written into memory: each branch writes its own.
+void Generator::emit_ternary_in_place(const Expr &e,
+                                      const std::function<void(const Expr &)> &emit_branch) {
+  Value *c = emit_bool(*e.children[0]);
+  auto *then_bb = BasicBlock::Create(ctx_, "tern_then", fn_);
+  auto *else_bb = BasicBlock::Create(ctx_, "tern_else", fn_);
+  auto *done = BasicBlock::Create(ctx_, "tern_done", fn_);
+  b_.CreateCondBr(c, then_bb, else_bb);
+  b_.SetInsertPoint(then_bb);
+  emit_branch(*e.children[1]);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(else_bb);
+  emit_branch(*e.children[2]);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+}
+
 void Generator::emit_into(const Expr &e, Value *dst, const meta::Type &layout) {
   if (e.kind == ExprKind::Ternary && layout.kind != meta::Type::Kind::Int) {
-    // Each branch writes its value in place.
-    Value *c = emit_bool(*e.children[0]);
-    auto *then_bb = BasicBlock::Create(ctx_, "tern_then", fn_);
-    auto *else_bb = BasicBlock::Create(ctx_, "tern_else", fn_);
-    auto *done = BasicBlock::Create(ctx_, "tern_done", fn_);
-    b_.CreateCondBr(c, then_bb, else_bb);
-    b_.SetInsertPoint(then_bb);
-    emit_into(*e.children[1], dst, layout);
-    b_.CreateBr(done);
-    b_.SetInsertPoint(else_bb);
-    emit_into(*e.children[2], dst, layout);
-    b_.CreateBr(done);
-    b_.SetInsertPoint(done);
+    emit_ternary_in_place(e, [&](const Expr &branch) { emit_into(branch, dst, layout); });
     return;
   }
   switch (layout.kind) {
