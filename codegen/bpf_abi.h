@@ -33,6 +33,7 @@ inline constexpr int kMapHash = 1;
 inline constexpr int kMapPercpuHash = 5;
 inline constexpr int kMapPercpuArray = 6;
 inline constexpr int kMapStackTrace = 7;
+inline constexpr int kMapLruHash = 9;
 inline constexpr int kMapRingbuf = 27;
 
 // Flags.
@@ -45,6 +46,9 @@ inline constexpr uint32_t kMaxStackFrames = 127;
 
 // struct pt_regs (x86-64) offsets.
 inline constexpr uint64_t kPtRegsAx = 80;
+inline constexpr uint64_t kPtRegsBp = 32;
+inline constexpr uint64_t kPtRegsIp = 128;
+inline constexpr uint64_t kPtRegsSp = 152;
 // di, si, dx, cx, r8, r9: the System V argument registers.
 inline constexpr uint64_t kPtRegsArgs[6] = {112, 104, 96, 88, 72, 64};
 

@@ -35,6 +35,10 @@ using llvm::Value;
 
 namespace {
 
+// Saved uretprobe entries per probe (calls in flight over all threads). LRU
+// maps are preallocated, so this is also their memory bound.
+constexpr uint32_t kEntryStates = 8192;
+
 // Holds what one map needs at code generation time.
 struct MapDef {
   const sema::MapInfo *info = nullptr;  // null for the fixed maps
@@ -112,7 +116,17 @@ private:
   Value *emit_key(const Expr &map, const MapDef &def, Value *bucket);
   Value *emit_map_lookup(const MapDef &def, Value *key);
   void emit_count_lost();
+  void emit_count_slot(llvm::GlobalVariable *map);
   void emit_pid_filter();
+  // uretprobe args/duration: an entry program saves them per call in flight;
+  // the return program takes them (recursion-safe, LRU-bounded).
+  llvm::GlobalVariable *entry_map(const sema::ProbeInfo &probe);
+  Value *emit_entry_key(uint64_t sp_adjust);
+  void begin_program(const std::string &name, const std::string &section, const SourceRange &loc);
+  void emit_entry_program(const sema::ProbeInfo &probe, const sema::AttachPoint &ap,
+                          uint32_t index);
+  void emit_pop_entry(const sema::ProbeInfo &probe);
+  Value *emit_param(const dwarf::Variable &v, uint32_t size, bool is_signed);
 
   // Helpers.
   Value *call_helper(int id, llvm::Type *ret, llvm::ArrayRef<Value *> args);
@@ -154,13 +168,17 @@ private:
   llvm::GlobalVariable *lost_ = nullptr;
   llvm::GlobalVariable *config_ = nullptr;
   llvm::GlobalVariable *stacks_ = nullptr;
+  llvm::GlobalVariable *unpaired_ = nullptr;
+  std::map<const sema::ProbeInfo *, llvm::GlobalVariable *> entry_maps_;
 
   // Per-program state.
   llvm::Function *fn_ = nullptr;
   llvm::DISubprogram *sp_ = nullptr;
   Value *ctx_arg_ = nullptr;
   const sema::AttachPoint *ap_ = nullptr;
+  const sema::ProbeInfo *probe_ = nullptr;
   uint32_t probe_index_ = 0;
+  Value *entry_state_ = nullptr;  // uretprobe: {u64 ts; u64 args[]} saved at entry
   std::map<std::string, Var> vars_;
   std::vector<llvm::AllocaInst *> temps_;
   struct Loop {
@@ -386,8 +404,14 @@ void Generator::define_maps() {
     maps_[info.name] = std::move(def);
   }
   uint32_t nprobes = 0;
-  for (const auto &p : an_.probes)
-    nprobes += static_cast<uint32_t>(p.attach_points.size());
+  bool has_entries = false;
+  for (const auto &p : an_.probes) {
+    nprobes += static_cast<uint32_t>(p.attach_points.size()) * (p.needs_entry() ? 2 : 1);
+    has_entries |= p.needs_entry();
+  }
+  if (has_entries)
+    unpaired_ = define_map(meta::kUnpairedMap, bpf::kMapPercpuArray, nprobes, di_int(4, false),
+                           di_int(8, false));
   events_ = define_map(meta::kEventsMap, bpf::kMapRingbuf, opts_.ringbuf_size, nullptr, nullptr);
   lost_ = define_map(meta::kLostMap, bpf::kMapPercpuArray, std::max(nprobes, 1u), di_int(4, false),
                      di_int(8, false));
@@ -448,13 +472,35 @@ void Generator::collect_vars(const ast::StmtList &stmts) {
   }
 }
 
+void Generator::begin_program(const std::string &name, const std::string &section,
+                              const SourceRange &loc) {
+  auto *ft = llvm::FunctionType::get(b_.getInt64Ty(), {b_.getPtrTy()}, false);
+  fn_ = llvm::Function::Create(ft, llvm::GlobalValue::ExternalLinkage, name, *mod_);
+  fn_->setSection(section);
+  fn_->addFnAttr(llvm::Attribute::NoUnwind);  // no .eh_frame
+  ctx_arg_ = fn_->getArg(0);
+  ctx_arg_->setName("ctx");
+
+  auto *long_ty = dib_.createBasicType("long", 64, llvm::dwarf::DW_ATE_signed);
+  auto *ctx_ty = dib_.createPointerType(nullptr, 64);
+  auto *sub_ty = dib_.createSubroutineType(dib_.getOrCreateTypeArray({long_ty, ctx_ty}));
+  sp_ = dib_.createFunction(cu_, name, name, file_, loc.line, sub_ty, loc.line,
+                            llvm::DINode::FlagPrototyped, llvm::DISubprogram::SPFlagDefinition);
+  fn_->setSubprogram(sp_);
+  // Kept so that BTF names the argument: the kernel rejects unnamed FUNC args.
+  dib_.createParameterVariable(sp_, "ctx", 1, file_, loc.line, ctx_ty, true);
+
+  auto *entry = BasicBlock::Create(ctx_, "entry", fn_);
+  b_.SetInsertPoint(entry);
+}
+
 void Generator::emit_probe(const sema::ProbeInfo &probe, const sema::AttachPoint &ap,
                            uint32_t index) {
   ap_ = &ap;
+  probe_ = &probe;
   probe_index_ = index;
+  entry_state_ = nullptr;
   std::string name = "probe_" + std::to_string(index);
-  auto *ft = llvm::FunctionType::get(b_.getInt64Ty(), {b_.getPtrTy()}, false);
-  fn_ = llvm::Function::Create(ft, llvm::GlobalValue::ExternalLinkage, name, *mod_);
   std::string section;
   switch (ap.probe.kind) {
   case meta::ProbeKind::Begin: section = "raw_tp/gt_begin"; break;
@@ -474,23 +520,7 @@ void Generator::emit_probe(const sema::ProbeInfo &probe, const sema::AttachPoint
   case meta::ProbeKind::RawTracepoint: section = "raw_tp/" + ap.probe.event; break;
   case meta::ProbeKind::Usdt: section = "usdt"; break;
   }
-  fn_->setSection(section);
-  fn_->addFnAttr(llvm::Attribute::NoUnwind);  // no .eh_frame
-  ctx_arg_ = fn_->getArg(0);
-  ctx_arg_->setName("ctx");
-
-  auto *long_ty = dib_.createBasicType("long", 64, llvm::dwarf::DW_ATE_signed);
-  auto *ctx_ty = dib_.createPointerType(nullptr, 64);
-  auto *sub_ty = dib_.createSubroutineType(dib_.getOrCreateTypeArray({long_ty, ctx_ty}));
-  const SourceRange &loc = probe.ast->loc;
-  sp_ = dib_.createFunction(cu_, name, name, file_, loc.line, sub_ty, loc.line,
-                            llvm::DINode::FlagPrototyped, llvm::DISubprogram::SPFlagDefinition);
-  fn_->setSubprogram(sp_);
-  // Kept so that BTF names the argument: the kernel rejects unnamed FUNC args.
-  dib_.createParameterVariable(sp_, "ctx", 1, file_, loc.line, ctx_ty, true);
-
-  auto *entry = BasicBlock::Create(ctx_, "entry", fn_);
-  b_.SetInsertPoint(entry);
+  begin_program(name, section, probe.ast->loc);
   set_loc(ap.loc);
 
   vars_.clear();
@@ -499,6 +529,8 @@ void Generator::emit_probe(const sema::ProbeInfo &probe, const sema::AttachPoint
     v.slot = v.type.is_int() ? entry_alloca(b_.getInt64Ty(), vname)
                              : entry_buffer(sema::storage_size(v.type), vname);
 
+  if (probe.needs_entry())
+    emit_pop_entry(probe);
   emit_pid_filter();
   if (probe.ast->predicate) {
     set_loc(probe.ast->predicate->loc);
@@ -520,6 +552,99 @@ void Generator::emit_probe(const sema::ProbeInfo &probe, const sema::AttachPoint
   p.prog_name = name;
   meta_.probes.push_back(p);
   sp_ = nullptr;
+}
+
+llvm::GlobalVariable *Generator::entry_map(const sema::ProbeInfo &probe) {
+  auto it = entry_maps_.find(&probe);
+  if (it != entry_maps_.end())
+    return it->second;
+  uint32_t state_size = 8 * (1 + static_cast<uint32_t>(probe.entry_args.size()));
+  std::vector<std::pair<std::string, llvm::DIType *>> fields = {{"ts", di_int(8, false)}};
+  std::vector<uint32_t> offsets = {0};
+  for (const auto &a : probe.entry_args) {
+    fields.push_back({a.name, di_int(8, false)});
+    offsets.push_back(static_cast<uint32_t>(offsets.size() * 8));
+  }
+  auto *key = di_struct("", 16, {{"sp", di_int(8, false)}, {"tid", di_int(8, false)}}, {0, 8});
+  // LRU: entries of calls that never return (longjmp, thread exit, the
+  // kernel's uretprobe nesting limit of 64) age out instead of filling the map.
+  auto *map = define_map("gt_entry_" + std::to_string(entry_maps_.size()), bpf::kMapLruHash,
+                         kEntryStates, key, di_struct("", state_size, fields, offsets));
+  return entry_maps_[&probe] = map;
+}
+
+// The key of a call in flight: its thread and the stack pointer at entry,
+// where the return address is. Unique per frame even in recursion, and
+// pairs exactly the calls whose return the kernel reports.
+Value *Generator::emit_entry_key(uint64_t sp_adjust) {
+  auto *i64 = b_.getInt64Ty();
+  auto *key = entry_alloca(llvm::ArrayType::get(i64, 2), "entry_key");
+  Value *sp = b_.CreateLoad(i64, ptr_add(ctx_arg_, bpf::kPtRegsSp));
+  b_.CreateStore(b_.CreateSub(sp, b_.getInt64(sp_adjust)), key);
+  b_.CreateStore(b_.CreateAnd(pid_tgid(), b_.getInt64(0xffffffff)), ptr_add(key, 8));
+  return key;
+}
+
+// The uprobe half of a uretprobe that uses args or duration: save them.
+void Generator::emit_entry_program(const sema::ProbeInfo &probe, const sema::AttachPoint &ap,
+                                   uint32_t index) {
+  ap_ = &ap;
+  probe_ = &probe;
+  probe_index_ = index;
+  llvm::GlobalVariable *map = entry_map(probe);
+  std::string name = "probe_" + std::to_string(index) + "_entry";
+  begin_program(name, "uprobe", probe.ast->loc);
+  set_loc(ap.loc);
+  auto *i64 = b_.getInt64Ty();
+  uint32_t n = 1 + static_cast<uint32_t>(probe.entry_args.size());
+  auto *state = entry_alloca(llvm::ArrayType::get(i64, n), "entry_state");
+  b_.CreateStore(call_helper(bpf::kKtimeGetNs, i64, {}), state);
+  for (uint32_t i = 0; i + 1 < n; i++) {
+    const auto &a = probe.entry_args[i];
+    const dwarf::Variable *v = nullptr;
+    for (const auto &p : ap.params)
+      if (p.name == a.name)
+        v = &p;
+    if (!v)
+      throw std::logic_error("sema let an unknown parameter through: " + a.name);
+    b_.CreateStore(emit_param(*v, a.type.size, a.type.is_signed), ptr_add(state, 8 * (i + 1)));
+  }
+  call_helper(bpf::kMapUpdateElem, i64, {map, emit_entry_key(0), state, b_.getInt64(bpf::kAny)});
+  b_.CreateRet(b_.getInt64(0));
+
+  meta::Probe p = ap.probe;
+  p.kind = meta::ProbeKind::Uprobe;
+  p.index = index;
+  p.prog_name = name;
+  p.spec = "entry of " + ap.probe.spec;
+  p.internal = true;
+  meta_.probes.push_back(p);
+  sp_ = nullptr;
+}
+
+// The return half: take this call's saved entry into entry_state_. At the
+// return, `ret` has popped the return address: the entry's sp is sp - 8.
+// A return without one (evicted) is counted, not guessed.
+void Generator::emit_pop_entry(const sema::ProbeInfo &probe) {
+  llvm::GlobalVariable *map = entry_map(probe);
+  auto *i64 = b_.getInt64Ty();
+  Value *key = emit_entry_key(8);
+  Value *sp = call_helper(bpf::kMapLookupElem, b_.getPtrTy(), {map, key});
+  auto *unpaired = BasicBlock::Create(ctx_, "unpaired", fn_);
+  auto *found = BasicBlock::Create(ctx_, "entry_found", fn_);
+  b_.CreateCondBr(b_.CreateIsNull(sp), unpaired, found);
+
+  b_.SetInsertPoint(unpaired);
+  emit_count_slot(unpaired_);
+  b_.CreateRet(b_.getInt64(0));
+
+  b_.SetInsertPoint(found);
+  uint32_t n = 1 + static_cast<uint32_t>(probe.entry_args.size());
+  auto *state = entry_alloca(llvm::ArrayType::get(i64, n), "entry_state");
+  for (uint32_t i = 0; i < n; i++)
+    b_.CreateStore(b_.CreateLoad(i64, ptr_add(sp, 8 * i)), ptr_add(state, 8 * i));
+  call_helper(bpf::kMapDeleteElem, i64, {map, key});
+  entry_state_ = state;
 }
 
 void Generator::emit_pid_filter() {
@@ -662,11 +787,39 @@ Value *Generator::emit_usdt_arg(const sema::UsdtArg &arg) {
   return arg.is_signed ? b_.CreateSExt(t, i64) : b_.CreateZExt(t, i64);
 }
 
+// The value of a parameter or variable at the probe's address, extended to 64 bits.
+Value *Generator::emit_param(const dwarf::Variable &v, uint32_t size, bool is_signed) {
+  auto *i64 = b_.getInt64Ty();
+  const dwarf::Piece &piece = v.location.pieces[0];
+  switch (piece.kind) {
+  case dwarf::Piece::Kind::Register: {
+    Value *r = b_.CreateLoad(i64, ptr_add(ctx_arg_, dwarf::pt_regs_offset(piece.regno)));
+    if (size >= 8)
+      return r;
+    Value *t = b_.CreateTrunc(r, b_.getIntNTy(size * 8));
+    return is_signed ? b_.CreateSExt(t, i64) : b_.CreateZExt(t, i64);
+  }
+  case dwarf::Piece::Kind::Memory:
+    return emit_read_user(emit_dwarf_expr(piece.expr), size, is_signed);
+  case dwarf::Piece::Kind::Value:
+    return emit_dwarf_expr(piece.expr);
+  case dwarf::Piece::Kind::Implicit: {
+    uint64_t bits = 0;
+    memcpy(&bits, piece.bytes.data(), std::min<size_t>(8, piece.bytes.size()));
+    return b_.getInt64(bits);
+  }
+  case dwarf::Piece::Kind::Undefined:
+    break;
+  }
+  throw std::logic_error("sema let an unreadable parameter through");
+}
+
 bool Generator::is_dwarf_field(const Expr &e) const {
   if (e.kind != ExprKind::Field)
     return false;
   const Type &o = e.children[0]->type;
-  return (o.kind == Type::Kind::Args && ap_->probe.kind == meta::ProbeKind::Uprobe) ||
+  return (o.kind == Type::Kind::Args && (ap_->probe.kind == meta::ProbeKind::Uprobe ||
+                                         ap_->probe.kind == meta::ProbeKind::Uretprobe)) ||
          o.kind == Type::Kind::Record || (o.is_int() && o.ctype);
 }
 
@@ -811,12 +964,15 @@ void Generator::emit_loop(const Stmt &s) {
   b_.SetInsertPoint(done_bb);
 }
 
-void Generator::emit_count_lost() {
-  auto *slot = entry_alloca(b_.getInt32Ty(), "lost_key");
+void Generator::emit_count_lost() { emit_count_slot(lost_); }
+
+// Adds one to this probe's slot of a per-CPU counter array.
+void Generator::emit_count_slot(llvm::GlobalVariable *map) {
+  auto *slot = entry_alloca(b_.getInt32Ty(), "counter_key");
   b_.CreateStore(b_.getInt32(probe_index_), slot);
-  Value *p = call_helper(bpf::kMapLookupElem, b_.getPtrTy(), {lost_, slot});
-  auto *inc = BasicBlock::Create(ctx_, "lost_inc", fn_);
-  auto *done = BasicBlock::Create(ctx_, "lost_done", fn_);
+  Value *p = call_helper(bpf::kMapLookupElem, b_.getPtrTy(), {map, slot});
+  auto *inc = BasicBlock::Create(ctx_, "counter_inc", fn_);
+  auto *done = BasicBlock::Create(ctx_, "counter_done", fn_);
   b_.CreateCondBr(b_.CreateIsNull(p), done, inc);
   b_.SetInsertPoint(inc);
   // Per-CPU slot: a plain add cannot race with another CPU.
@@ -1125,6 +1281,10 @@ Value *Generator::emit_int(const Expr &e) {
       return b_.CreateZExt(call_helper(bpf::kGetPrandomU32, b_.getInt32Ty(), {}), i64);
     if (n == "curtask")
       return call_helper(bpf::kGetCurrentTask, i64, {});
+    if (n == "duration") {
+      Value *start = b_.CreateLoad(i64, entry_state_);
+      return b_.CreateSub(call_helper(bpf::kKtimeGetNs, i64, {}), start);
+    }
     if (n == "elapsed") {
       Value *start = b_.CreateLoad(i64, ptr_add(config_, 8), true, "start_ns");
       return b_.CreateSub(call_helper(bpf::kKtimeGetNs, i64, {}), start);
@@ -1156,29 +1316,15 @@ Value *Generator::emit_int(const Expr &e) {
     if (is_dwarf_field(e)) {
       const Expr &obj = *e.children[0];
       if (obj.type.kind == Type::Kind::Args) {
-        const dwarf::Piece &piece = param(e.name, obj.name == "vars").location.pieces[0];
-        uint32_t size = e.type.size;
-        switch (piece.kind) {
-        case dwarf::Piece::Kind::Register: {
-          Value *v = b_.CreateLoad(i64, ptr_add(ctx_arg_, dwarf::pt_regs_offset(piece.regno)));
-          if (size >= 8)
-            return v;
-          Value *t = b_.CreateTrunc(v, b_.getIntNTy(size * 8));
-          return e.type.is_signed ? b_.CreateSExt(t, i64) : b_.CreateZExt(t, i64);
+        bool is_vars = obj.name == "vars";
+        if (!is_vars && entry_state_) {
+          const auto &saved = probe_->entry_args;
+          for (size_t i = 0; i < saved.size(); i++)
+            if (saved[i].name == e.name)
+              return b_.CreateLoad(i64, ptr_add(entry_state_, 8 * (i + 1)));
+          throw std::logic_error("args." + e.name + " was not saved at entry");
         }
-        case dwarf::Piece::Kind::Memory:
-          return emit_read_user(emit_dwarf_expr(piece.expr), size, e.type.is_signed);
-        case dwarf::Piece::Kind::Value:
-          return emit_dwarf_expr(piece.expr);
-        case dwarf::Piece::Kind::Implicit: {
-          uint64_t v = 0;
-          memcpy(&v, piece.bytes.data(), std::min<size_t>(8, piece.bytes.size()));
-          return b_.getInt64(v);
-        }
-        case dwarf::Piece::Kind::Undefined:
-          break;
-        }
-        throw std::logic_error("sema let an unreadable parameter through");
+        return emit_param(param(e.name, is_vars), e.type.size, e.type.is_signed);
       }
       auto m = dwarf::find_member(member_aggregate(e), e.name);
       bool user = obj.type.addr_space != Type::AddrSpace::Kernel;
@@ -1800,8 +1946,13 @@ bool Generator::run(Output &out) {
   define_maps();
   uint32_t index = 0;
   for (const auto &probe : an_.probes)
-    for (const auto &ap : probe.attach_points)
+    for (const auto &ap : probe.attach_points) {
+      // The entry half gets the lower index: probes attach in index order,
+      // so entries are recorded before any return can look for them.
+      if (probe.needs_entry())
+        emit_entry_program(probe, ap, index++);
       emit_probe(probe, ap, index++);
+    }
   dib_.finalize();
 
   meta_.source_name = src_.name();

@@ -124,6 +124,8 @@ std::string serialize(const Program &p) {
     q["sample_period"] = pr.sample_period;
     q["provider"] = pr.provider;
     q["semaphore"] = pr.semaphore;
+    if (pr.internal)
+      q["internal"] = true;
     probes.push_back(q);
   }
   j["probes"] = probes;
@@ -205,6 +207,7 @@ Program deserialize(const std::string &text) {
       pr.sample_period = q.value("sample_period", uint64_t(0));
       pr.provider = q.value("provider", "");
       pr.semaphore = q.value("semaphore", uint64_t(0));
+      pr.internal = q.value("internal", false);
       p.probes.push_back(pr);
     }
     for (const auto &q : j.at("maps")) {

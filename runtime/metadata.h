@@ -20,6 +20,9 @@ inline constexpr const char *kSectionName = ".gt.meta";
 // Names of the fixed BPF objects every program has.
 inline constexpr const char *kEventsMap = "gt_events";  // BPF_MAP_TYPE_RINGBUF
 inline constexpr const char *kLostMap = "gt_lost";      // PERCPU_ARRAY u32 -> u64, one slot per probe
+// PERCPU_ARRAY u32 -> u64, one slot per probe: uretprobe hits with no recorded
+// entry (the call began before tracing, or its entry state was evicted).
+inline constexpr const char *kUnpairedMap = "gt_unpaired";
 inline constexpr const char *kConfigSection = ".rodata"; // holds struct gt_config (see below)
 
 // A value as laid out in BPF memory (event payloads, map keys and values).
@@ -109,6 +112,9 @@ struct Probe {
   // Usdt
   std::string provider;
   uint64_t semaphore = 0;
+  // Added by the compiler, not written in the script (the entry half of a
+  // uretprobe that uses args or duration): not counted in "Attaching N probes".
+  bool internal = false;
 };
 
 // How a map is used; decides how it is printed and how per-CPU values merge.

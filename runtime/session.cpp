@@ -150,6 +150,9 @@ private:
   void cat_file(const std::string &path);
   const meta::Map *map_at(uint32_t id) { return id < prog_.maps.size() ? &prog_.maps[id] : nullptr; }
   void print_lost_summary();
+  void print_unpaired_summary();
+  void read_counters(int fd, std::vector<uint64_t> &sums);
+  std::string probe_spec(size_t index) const;
   bpf_program *program_for(const meta::Probe &p);
   std::string attach_error(const meta::Probe &p, const std::string &why) {
     return "cannot attach probe " + p.spec + ": " + why;
@@ -169,7 +172,6 @@ private:
   int ncpus_ = 1;
   std::vector<uint64_t> lost_;
   uint64_t lost_total_ = 0;
-  std::vector<uint64_t> lost_buf_;
   std::vector<PrintfFormatter> printfs_;
   std::string pending_;  // formatted events not yet written to out_
   std::unique_ptr<SessionSymbolizer> sym_;
@@ -383,7 +385,6 @@ void Session::setup_events() {
     lost_fd_ = bpf_map__fd(m);
     size_t slots = std::min<size_t>(prog_.probes.size(), bpf_map__max_entries(m));
     lost_.assign(slots, 0);
-    lost_buf_.assign(size_t(ncpus_) * ((bpf_map__value_size(m) + 7) / 8), 0);
   }
 }
 
@@ -636,20 +637,33 @@ size_t Session::drain(bool all) {
   return total;
 }
 
+// Per-probe counters kept in a PERCPU_ARRAY (one u64 slot per probe), summed over CPUs.
+void Session::read_counters(int fd, std::vector<uint64_t> &sums) {
+  std::vector<uint64_t> buf(static_cast<size_t>(ncpus_));  // one u64 per CPU
+  for (uint32_t i = 0; i < sums.size(); i++) {
+    if (bpf_map_lookup_elem(fd, &i, buf.data()) != 0)
+      continue;
+    uint64_t sum = 0;
+    for (uint64_t v : buf)
+      sum += v;
+    sums[i] = sum;
+  }
+}
+
+std::string Session::probe_spec(size_t index) const {
+  for (const auto &p : prog_.probes)
+    if (p.index == index)
+      return p.spec;
+  return "probe #" + std::to_string(index);
+}
+
 void Session::check_lost(bool final) {
   if (lost_fd_ < 0)
     return;
+  read_counters(lost_fd_, lost_);
   uint64_t total = 0;
-  for (uint32_t i = 0; i < lost_.size(); i++) {
-    if (bpf_map_lookup_elem(lost_fd_, &i, lost_buf_.data()) != 0)
-      continue;
-    uint64_t sum = 0;
-    size_t stride = lost_buf_.size() / size_t(ncpus_);
-    for (int c = 0; c < ncpus_; c++)
-      sum += lost_buf_[c * stride];
-    lost_[i] = sum;
-    total += sum;
-  }
+  for (uint64_t n : lost_)
+    total += n;
   if (total > lost_total_) {
     if (opts_.json) {
       // bpftrace -f json writes this line with the output.
@@ -672,12 +686,23 @@ void Session::print_lost_summary() {
   for (size_t i = 0; i < lost_.size(); i++) {
     if (!lost_[i])
       continue;
-    std::string spec = "probe #" + std::to_string(i);
-    for (const auto &p : prog_.probes)
-      if (p.index == i)
-        spec = p.spec;
-    fprintf(stderr, "  %llu in %s\n", (unsigned long long)lost_[i], spec.c_str());
+    fprintf(stderr, "  %llu in %s\n", (unsigned long long)lost_[i], probe_spec(i).c_str());
   }
+  fflush(stderr);
+}
+
+// uretprobe hits whose entry was not recorded ran no script: say how many.
+void Session::print_unpaired_summary() {
+  bpf_map *m = bpf_object__find_map_by_name(bpf_, meta::kUnpairedMap);
+  if (!m)
+    return;
+  std::vector<uint64_t> counts(std::min<size_t>(prog_.probes.size(), bpf_map__max_entries(m)));
+  read_counters(bpf_map__fd(m), counts);
+  for (size_t i = 0; i < counts.size(); i++)
+    if (counts[i])
+      fprintf(stderr, "%llu return%s of %s had no recorded entry (the call began before "
+                      "tracing, or more calls were in flight than the entry map holds)\n",
+              (unsigned long long)counts[i], counts[i] == 1 ? "" : "s", probe_spec(i).c_str());
   fflush(stderr);
 }
 
@@ -1022,7 +1047,8 @@ int Session::run() {
   }
 
   if (!opts_.quiet) {
-    size_t n = prog_.probes.size();
+    size_t n = std::count_if(prog_.probes.begin(), prog_.probes.end(),
+                             [](const meta::Probe &p) { return !p.internal; });
     if (opts_.json)
       fprintf(out_, "{\"type\": \"attached_probes\", \"data\": {\"probes\": %zu}}\n", n);
     else
@@ -1069,6 +1095,7 @@ int Session::run() {
   check_lost(true);
   print_maps();
   print_lost_summary();
+  print_unpaired_summary();
   return 0;
 }
 

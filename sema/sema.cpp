@@ -14,6 +14,7 @@
 
 #include "runtime/elf_file.h"
 #include "sema/btf/btf.h"
+#include "sema/ctypes.h"
 #include "runtime/tracefs.h"
 
 namespace gt::sema {
@@ -282,6 +283,37 @@ private:
   bool type_from_c(const dwarf::Type *ct, const SourceRange &loc, const std::string &what,
                    Type &out, Type::AddrSpace space = Type::AddrSpace::User);
   btf::Btf *kernel_btf(std::string &error);
+
+  // Where the names of C types come from in the current probe: the DWARF of
+  // the traced binary (uprobes, USDT) or the kernel's BTF (the others).
+  struct TypeCtx {
+    std::string binary;  // "" for the kernel
+    bool user() const { return !binary.empty(); }
+    std::string where() const {
+      return user() ? "the DWARF of " + binary : std::string("the kernel's BTF");
+    }
+  };
+  TypeCtx type_ctx() const;
+  // Script struct definitions: checked once, built per TypeCtx on first use.
+  void declare_structs();
+  void check_struct_members(const ast::StructDef &def);
+  const dwarf::Type *script_struct(const std::string &tag, const TypeCtx &ctx);
+  bool build_record(const ast::StructDef &def, const TypeCtx &ctx, dwarf::Type *out);
+  const dwarf::Type *member_ctype(const ast::StructMember &m, const TypeCtx &ctx);
+  // A type named in the script ("struct qstr", "u32", "unsigned long",
+  // "pid_t"): script structs first, then C integer names, then DWARF/BTF.
+  // nullptr with `why` set when unknown.
+  const dwarf::Type *named_type(const std::string &name, const TypeCtx &ctx, std::string &why);
+  const dwarf::Type *int_type(const std::string &name, std::string &why);
+  const dwarf::Type *ctx_type(const std::string &name, const TypeCtx &ctx, std::string &why);
+  void check_sizeof(Expr &e);
+  void check_offsetof(Expr &e);
+  void fold(Expr &e, uint64_t value);
+  std::map<std::string, const ast::StructDef *> script_structs_;  // by tag, active ones
+  std::map<std::pair<std::string, std::string>, const dwarf::Type *> built_structs_;  // (binary, tag)
+  std::set<std::pair<std::string, std::string>> broken_structs_;  // errors already reported
+  std::map<std::string, const dwarf::Type *> int_types_;
+
   MapInfo *map_for(Expr &map, bool is_aggregate, meta::MapKind kind);
   bool unify(Type &have, const Type &next);
   Type key_type(Expr &map);
@@ -297,7 +329,7 @@ private:
   Analysis result_;
   bool report_ = false;  // the first pass learns map types silently
   bool failed_ = false;
-  const ProbeInfo *probe_ = nullptr;
+  ProbeInfo *probe_ = nullptr;
   std::map<std::string, Type> vars_;
   int loop_depth_ = 0;
   std::map<std::string, elf::ElfFile *> elves_;
@@ -1518,6 +1550,14 @@ void Analyzer::check_expr(Expr &e) {
       e.type = kind == K::Kprobe || kind == K::Kretprobe ? Type::pointer(Type::AddrSpace::Kernel)
                                                           : Type::integer(8, false);
       e.type.is_pointer = false;
+    } else if (n == "duration") {
+      if (kind != K::Uretprobe) {
+        error(e.loc, "duration is only available in uretprobe probes (nanoseconds since the "
+                     "paired entry)");
+        return;
+      }
+      probe_->uses_duration = true;
+      e.type = Type::integer(8, false);
     } else if (n == "func") {
       if (!has_func) {
         error(e.loc, "func is only available in uprobe, uretprobe, kprobe, kretprobe, fentry "
@@ -1550,8 +1590,12 @@ void Analyzer::check_expr(Expr &e) {
             return;
           }
       } else if (kind == K::Uretprobe) {
-        error(e.loc, "args in uretprobe probes is not supported yet");
-        return;
+        // Read at the paired entry: the registers that held them are gone at return.
+        for (const auto &ap : probe_->attach_points)
+          if (!ap.has_dwarf) {
+            error(e.loc, "args needs DWARF for " + ap.probe.spec + ": " + ap.dwarf_error);
+            return;
+          }
       } else if (kind != K::Tracepoint) {
         error(e.loc, "args is only available in tracepoint and uprobe probes");
         return;
@@ -1760,8 +1804,9 @@ void Analyzer::check_expr(Expr &e) {
       e.type = obj.type.elems[e.int_value];
       return;
     }
-    if (obj.type.kind == Type::Kind::Args &&
-        probe_->attach_points.front().probe.kind == meta::ProbeKind::Uprobe) {
+    auto probe_kind = probe_->attach_points.front().probe.kind;
+    if (obj.type.kind == Type::Kind::Args && (probe_kind == meta::ProbeKind::Uprobe ||
+                                              probe_kind == meta::ProbeKind::Uretprobe)) {
       check_param(e);
       return;
     }
@@ -1982,6 +2027,16 @@ void Analyzer::check_param(Expr &e) {
       return;
     }
     t = pt;
+  }
+  if (!is_vars && probe_->attach_points.front().probe.kind == meta::ProbeKind::Uretprobe) {
+    if (!t.is_int()) {
+      error(e.loc, "args." + e.name + " has type " + t.ctype->display() + ": a uretprobe saves "
+                       "only integers and pointers at entry");
+      return;
+    }
+    auto &saved = probe_->entry_args;
+    if (std::none_of(saved.begin(), saved.end(), [&](const auto &a) { return a.name == e.name; }))
+      saved.push_back({e.name, t});
   }
   e.type = t;
 }

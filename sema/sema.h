@@ -64,6 +64,15 @@ struct AttachPoint {
 struct ProbeInfo {
   const ast::Probe *ast = nullptr;
   std::vector<AttachPoint> attach_points;
+  // uretprobe: what a paired entry program saves per thread and call depth,
+  // for `args.NAME` (in order of first use) and `duration`.
+  struct SavedArg {
+    std::string name;
+    Type type;
+  };
+  std::vector<SavedArg> entry_args;
+  bool uses_duration = false;
+  bool needs_entry() const { return uses_duration || !entry_args.empty(); }
 };
 
 struct MapInfo {

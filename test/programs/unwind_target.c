@@ -1,0 +1,52 @@
+/* Deep user stacks for the unwinder tests (issue 5).
+ *
+ *   main -> run -> recurse x(DEPTH+1) -> sort_values -> qsort (libc, no frame
+ *   pointers) -> ... -> compare_values -> on_compare
+ *
+ * Built with -O2 -fomit-frame-pointer by gcc and clang-19 (unwind_gcc,
+ * unwind_clang) and with frame pointers (unwind_fp). A probe on on_compare
+ * must show every frame, through libc and back; `recurse` appears exactly
+ * DEPTH+1 times. Usage: unwind_target [DEPTH=100] [ROUNDS=1] */
+#include <stdio.h>
+#include <stdlib.h>
+
+#define GT_NOINLINE __attribute__((noinline, noclone))
+
+GT_NOINLINE int on_compare(int a, int b) {
+  __asm__ volatile("" ::: "memory");
+  return (a > b) - (a < b);
+}
+
+GT_NOINLINE static int compare_values(const void *x, const void *y) {
+  int r = on_compare(*(const int *)x, *(const int *)y);
+  __asm__ volatile("" ::: "memory");
+  return r;
+}
+
+GT_NOINLINE int sort_values(void) {
+  int v[2] = {2, 1};
+  qsort(v, 2, sizeof v[0], compare_values);
+  return v[0];
+}
+
+/* The volatile read after the call keeps the recursion a real recursion
+ * (no tail call, no accumulator loop) at -O2. */
+GT_NOINLINE int recurse(int depth) {
+  volatile int keep = depth;
+  if (depth == 0) return sort_values();
+  int r = recurse(depth - 1);
+  return r + (keep & 1);
+}
+
+GT_NOINLINE static int run(int depth, int rounds) {
+  int total = 0;
+  for (int i = 0; i < rounds; i++) total += recurse(depth);
+  return total;
+}
+
+int main(int argc, char **argv) {
+  int depth = argc > 1 ? atoi(argv[1]) : 100;
+  int rounds = argc > 2 ? atoi(argv[2]) : 1;
+  printf("%d\n", run(depth, rounds));
+  return 0;
+}
