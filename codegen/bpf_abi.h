@@ -22,6 +22,7 @@ inline constexpr int kProbeReadUserStr = 114;
 inline constexpr int kProbeReadKernelStr = 115;
 inline constexpr int kGetPrandomU32 = 7;
 inline constexpr int kGetStackid = 27;
+inline constexpr int kTailCall = 12;
 inline constexpr int kGetCurrentTask = 35;
 inline constexpr int kGetCurrentCgroupId = 80;
 inline constexpr int kSendSignal = 109;
@@ -33,6 +34,7 @@ inline constexpr int kMapHash = 1;
 inline constexpr int kMapPercpuHash = 5;
 inline constexpr int kMapPercpuArray = 6;
 inline constexpr int kMapStackTrace = 7;
+inline constexpr int kMapProgArray = 3;
 inline constexpr int kMapLruHash = 9;
 inline constexpr int kMapRingbuf = 27;
 

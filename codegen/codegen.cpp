@@ -1,5 +1,6 @@
 #include "codegen/codegen.h"
 
+#include <llvm/Bitcode/BitcodeReader.h>
 #include <llvm/IR/DIBuilder.h>
 #include <llvm/IR/DiagnosticInfo.h>
 #include <llvm/IR/DiagnosticPrinter.h>
@@ -8,6 +9,7 @@
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
+#include <llvm/Linker/Linker.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/TargetSelect.h>
@@ -22,6 +24,8 @@
 
 #include "codegen/bpf_abi.h"
 #include "sema/btf/btf.h"
+#include "stdlib/stdlib.h"
+#include "stdlib/unwind_abi.h"
 
 namespace gt::codegen {
 
@@ -38,6 +42,7 @@ namespace {
 // Saved uretprobe entries per probe (calls in flight over all threads). LRU
 // maps are preallocated, so this is also their memory bound.
 constexpr uint32_t kEntryStates = 8192;
+constexpr uint32_t kUnwindAtEntry = GT_UNWIND_AT_ENTRY;
 
 // Holds what one map needs at code generation time.
 struct MapDef {
@@ -74,7 +79,9 @@ private:
   void define_maps();
   void define_config();
   void define_license();
-  void emit_probe(const sema::ProbeInfo &probe, const sema::AttachPoint &ap, uint32_t index);
+  // With `body_name`, the program is tail-called under that name, not attached.
+  void emit_probe(const sema::ProbeInfo &probe, const sema::AttachPoint &ap, uint32_t index,
+                  const std::string &body_name = "");
 
   // Statements and expressions.
   void emit_stmts(const ast::StmtList &stmts);
@@ -123,6 +130,20 @@ private:
   llvm::GlobalVariable *entry_map(const sema::ProbeInfo &probe);
   Value *emit_entry_key(uint64_t sp_adjust);
   void begin_program(const std::string &name, const std::string &section, const SourceRange &loc);
+  // User stacks unwound in BPF (stdlib/unwind.bpf.c): the attached program
+  // starts the unwinder, which tail-calls itself per stage, then the body.
+  struct TailArray {
+    llvm::GlobalVariable *map = nullptr;
+    std::string section;  // of the stage program: the same program type
+    uint32_t next_slot = 1;
+  };
+  TailArray *tail_array(meta::ProbeKind kind);
+  void emit_unwind_start(const sema::ProbeInfo &probe, const sema::AttachPoint &ap,
+                         uint32_t index, const std::string &body, TailArray &tails);
+  void emit_unwind_stages();
+  llvm::FunctionCallee stdlib_fn(const std::string &name, llvm::Type *ret,
+                                 llvm::ArrayRef<llvm::Type *> params);
+  bool link_stdlib();
   void emit_entry_program(const sema::ProbeInfo &probe, const sema::AttachPoint &ap,
                           uint32_t index);
   void emit_pop_entry(const sema::ProbeInfo &probe);
@@ -170,6 +191,9 @@ private:
   llvm::GlobalVariable *stacks_ = nullptr;
   llvm::GlobalVariable *unpaired_ = nullptr;
   std::map<const sema::ProbeInfo *, llvm::GlobalVariable *> entry_maps_;
+  std::map<std::string, TailArray> tails_;  // by program type
+  uint32_t nprobes_ = 0;
+  bool unwinding_ = false;  // the current program runs after the BPF unwinder
 
   // Per-program state.
   llvm::Function *fn_ = nullptr;
@@ -409,6 +433,7 @@ void Generator::define_maps() {
     nprobes += static_cast<uint32_t>(p.attach_points.size()) * (p.needs_entry() ? 2 : 1);
     has_entries |= p.needs_entry();
   }
+  nprobes_ = nprobes;
   if (has_entries)
     unpaired_ = define_map(meta::kUnpairedMap, bpf::kMapPercpuArray, nprobes, di_int(4, false),
                            di_int(8, false));
@@ -494,32 +519,35 @@ void Generator::begin_program(const std::string &name, const std::string &sectio
   b_.SetInsertPoint(entry);
 }
 
+static std::string section_of(const meta::Probe &p) {
+  switch (p.kind) {
+  case meta::ProbeKind::Begin: return "raw_tp/gt_begin";
+  case meta::ProbeKind::End: return "raw_tp/gt_end";
+  case meta::ProbeKind::Uprobe: return "uprobe";
+  case meta::ProbeKind::Uretprobe: return "uretprobe";
+  case meta::ProbeKind::Tracepoint: return "tracepoint/" + p.category + "/" + p.event;
+  case meta::ProbeKind::Profile:
+  case meta::ProbeKind::Interval:
+  case meta::ProbeKind::Software: return "perf_event";
+  case meta::ProbeKind::Kprobe: return "kprobe/" + p.symbol;
+  case meta::ProbeKind::Kretprobe: return "kretprobe/" + p.symbol;
+  case meta::ProbeKind::Fentry: return "fentry/" + p.symbol;
+  case meta::ProbeKind::Fexit: return "fexit/" + p.symbol;
+  case meta::ProbeKind::RawTracepoint: return "raw_tp/" + p.event;
+  case meta::ProbeKind::Usdt: return "usdt";
+  }
+  return "";
+}
+
 void Generator::emit_probe(const sema::ProbeInfo &probe, const sema::AttachPoint &ap,
-                           uint32_t index) {
+                           uint32_t index, const std::string &body_name) {
   ap_ = &ap;
   probe_ = &probe;
   probe_index_ = index;
   entry_state_ = nullptr;
-  std::string name = "probe_" + std::to_string(index);
-  std::string section;
-  switch (ap.probe.kind) {
-  case meta::ProbeKind::Begin: section = "raw_tp/gt_begin"; break;
-  case meta::ProbeKind::End: section = "raw_tp/gt_end"; break;
-  case meta::ProbeKind::Uprobe: section = "uprobe"; break;
-  case meta::ProbeKind::Uretprobe: section = "uretprobe"; break;
-  case meta::ProbeKind::Tracepoint:
-    section = "tracepoint/" + ap.probe.category + "/" + ap.probe.event;
-    break;
-  case meta::ProbeKind::Profile:
-  case meta::ProbeKind::Interval:
-  case meta::ProbeKind::Software: section = "perf_event"; break;
-  case meta::ProbeKind::Kprobe: section = "kprobe/" + ap.probe.symbol; break;
-  case meta::ProbeKind::Kretprobe: section = "kretprobe/" + ap.probe.symbol; break;
-  case meta::ProbeKind::Fentry: section = "fentry/" + ap.probe.symbol; break;
-  case meta::ProbeKind::Fexit: section = "fexit/" + ap.probe.symbol; break;
-  case meta::ProbeKind::RawTracepoint: section = "raw_tp/" + ap.probe.event; break;
-  case meta::ProbeKind::Usdt: section = "usdt"; break;
-  }
+  unwinding_ = !body_name.empty();
+  std::string name = unwinding_ ? body_name : "probe_" + std::to_string(index);
+  std::string section = section_of(ap.probe);
   begin_program(name, section, probe.ast->loc);
   set_loc(ap.loc);
 
@@ -547,11 +575,14 @@ void Generator::emit_probe(const sema::ProbeInfo &probe, const sema::AttachPoint
   set_loc(probe.ast->loc);
   b_.CreateRet(b_.getInt64(0));
 
-  meta::Probe p = ap.probe;
-  p.index = index;
-  p.prog_name = name;
-  meta_.probes.push_back(p);
+  if (!unwinding_) {
+    meta::Probe p = ap.probe;
+    p.index = index;
+    p.prog_name = name;
+    meta_.probes.push_back(p);
+  }
   sp_ = nullptr;
+  unwinding_ = false;
 }
 
 llvm::GlobalVariable *Generator::entry_map(const sema::ProbeInfo &probe) {
@@ -645,6 +676,135 @@ void Generator::emit_pop_entry(const sema::ProbeInfo &probe) {
     b_.CreateStore(b_.CreateLoad(i64, ptr_add(sp, 8 * i)), ptr_add(state, 8 * i));
   call_helper(bpf::kMapDeleteElem, i64, {map, key});
   entry_state_ = state;
+}
+
+// Tail calls need the caller and callee of one program type, so each type
+// gets its own PROG_ARRAY: slot 0 is the unwinder stage, then the bodies.
+Generator::TailArray *Generator::tail_array(meta::ProbeKind kind) {
+  using K = meta::ProbeKind;
+  std::string type, section;
+  switch (kind) {
+  case K::Uprobe:
+  case K::Uretprobe:
+  case K::Usdt:
+  case K::Kprobe:
+  case K::Kretprobe: type = "kprobe"; section = "uprobe"; break;
+  case K::Tracepoint: type = "tracepoint"; section = "tracepoint/gt/unwind"; break;
+  case K::Profile:
+  case K::Interval:
+  case K::Software: type = "perf_event"; section = "perf_event"; break;
+  default: return nullptr;  // no user context (BEGIN/END), or no tail calls
+  }
+  auto it = tails_.find(type);
+  if (it != tails_.end())
+    return &it->second;
+  TailArray t;
+  t.map = define_map("gt_tails_" + type, bpf::kMapProgArray, 1 + nprobes_, di_int(4, false),
+                     di_int(4, false));
+  t.section = section;
+  meta_.tail_calls.push_back({"gt_tails_" + type, 0, "gt_unwind_stage_" + type});
+  return &(tails_[type] = t);
+}
+
+llvm::FunctionCallee Generator::stdlib_fn(const std::string &name, llvm::Type *ret,
+                                          llvm::ArrayRef<llvm::Type *> params) {
+  return mod_->getOrInsertFunction(name, llvm::FunctionType::get(ret, params, false));
+}
+
+// The attached half of a probe that uses ustack: capture the user registers,
+// then tail-call the unwinder, which ends by tail-calling `body`.
+void Generator::emit_unwind_start(const sema::ProbeInfo &probe, const sema::AttachPoint &ap,
+                                  uint32_t index, const std::string &body, TailArray &tails) {
+  ap_ = &ap;
+  probe_ = &probe;
+  probe_index_ = index;
+  std::string name = "probe_" + std::to_string(index);
+  begin_program(name, section_of(ap.probe), probe.ast->loc);
+  set_loc(ap.loc);
+  emit_pid_filter();
+  auto *i64 = b_.getInt64Ty();
+  auto *i32 = b_.getInt32Ty();
+  uint32_t slot = tails.next_slot++;
+  meta_.tail_calls.push_back({tails.map->getName().str(), slot, body});
+  Value *mode = b_.CreateLoad(i32, ptr_add(config_, 4), true, "unwind_mode");
+  using K = meta::ProbeKind;
+  if (ap.probe.kind == K::Uprobe || ap.probe.kind == K::Uretprobe || ap.probe.kind == K::Usdt) {
+    // At a function's first instruction the return address is at [sp].
+    bool at_entry = ap.at_function_entry && ap.probe.kind == K::Uprobe;
+    Value *flags = b_.CreateOr(mode, b_.getInt32(at_entry ? kUnwindAtEntry : 0));
+    auto reg = [&](uint64_t off) { return b_.CreateLoad(i64, ptr_add(ctx_arg_, off)); };
+    b_.CreateCall(stdlib_fn("gt_unwind_begin", i32, {i64, i64, i64, i32, i32}),
+                  {reg(bpf::kPtRegsIp), reg(bpf::kPtRegsSp), reg(bpf::kPtRegsBp), flags,
+                   b_.getInt32(slot)});
+  } else {
+    // Kernel or perf context: the registers user space had on kernel entry.
+    b_.CreateCall(stdlib_fn("gt_unwind_begin_current", i32, {i32, i32}), {mode, b_.getInt32(slot)});
+  }
+  call_helper(bpf::kTailCall, i64, {ctx_arg_, tails.map, b_.getInt64(0)});
+  emit_count_lost();  // reached only when the tail call failed: the hit is lost
+  b_.CreateRet(b_.getInt64(0));
+
+  meta::Probe p = ap.probe;
+  p.index = index;
+  p.prog_name = name;
+  meta_.probes.push_back(p);
+  sp_ = nullptr;
+}
+
+// One stage program per program type: walk some frames, then tail-call
+// itself again, or the body whose slot gt_unwind_begin recorded.
+void Generator::emit_unwind_stages() {
+  auto *i64 = b_.getInt64Ty();
+  auto *i32 = b_.getInt32Ty();
+  for (auto &[type, tails] : tails_) {
+    SourceRange loc;
+    loc.line = 1;
+    begin_program("gt_unwind_stage_" + type, tails.section, loc);
+    b_.SetCurrentDebugLocation(llvm::DILocation::get(ctx_, 1, 1, sp_));
+    Value *more = b_.CreateCall(stdlib_fn("gt_unwind_stage", i32, {}));
+    auto *again = BasicBlock::Create(ctx_, "again", fn_);
+    auto *done = BasicBlock::Create(ctx_, "done", fn_);
+    b_.CreateCondBr(b_.CreateICmpNE(more, b_.getInt32(0)), again, done);
+    b_.SetInsertPoint(again);
+    call_helper(bpf::kTailCall, i64, {ctx_arg_, tails.map, b_.getInt64(0)});
+    b_.CreateBr(done);  // out of tail calls: run the body with the frames walked so far
+    b_.SetInsertPoint(done);
+    Value *body = b_.CreateCall(stdlib_fn("gt_unwind_body", i32, {}));
+    call_helper(bpf::kTailCall, i64, {ctx_arg_, tails.map, b_.CreateZExt(body, i64)});
+    b_.CreateRet(b_.getInt64(0));
+    sp_ = nullptr;
+  }
+}
+
+// Links the BPF standard library's bitcode for the stdlib_fn declarations
+// made so far, then lets the optimizer inline it: stdlib functions become
+// part of each program instead of BPF-to-BPF calls.
+bool Generator::link_stdlib() {
+  if (tails_.empty())
+    return true;
+  std::string_view bc = stdlib::unwind_bitcode();
+  auto lib = llvm::parseBitcodeFile(
+      llvm::MemoryBufferRef(llvm::StringRef(bc.data(), bc.size()), "unwind.bc"), ctx_);
+  if (!lib) {
+    diags_.error("internal error: cannot read the BPF standard library: " +
+                 llvm::toString(lib.takeError()));
+    return false;
+  }
+  (*lib)->setTargetTriple(mod_->getTargetTriple());
+  (*lib)->setDataLayout(mod_->getDataLayout());
+  if (llvm::Linker::linkModules(*mod_, std::move(*lib), llvm::Linker::Flags::LinkOnlyNeeded)) {
+    diags_.error("internal error: cannot link the BPF standard library");
+    return false;
+  }
+  for (llvm::Function &f : *mod_)
+    if (!f.isDeclaration() && f.getName().starts_with("gt_unwind_") &&
+        !f.getName().starts_with("gt_unwind_stage_")) {
+      f.setLinkage(llvm::GlobalValue::InternalLinkage);
+      f.removeFnAttr(llvm::Attribute::NoInline);
+      f.removeFnAttr(llvm::Attribute::OptimizeNone);
+      f.addFnAttr(llvm::Attribute::AlwaysInline);
+    }
+  return true;
 }
 
 void Generator::emit_pid_filter() {
@@ -1745,8 +1905,10 @@ void Generator::emit_special_into(const Expr &e, Value *dst, const meta::Type &l
     b_.CreateStore(b_.CreateLShr(pid_tgid(), 32), ptr_add(dst, 8));
   } else if (fn == "kstack" || fn == "ustack") {
     bool user = fn == "ustack";
-    Value *id = call_helper(bpf::kGetStackid, i64,
-                            {ctx_arg_, stacks_, b_.getInt64(user ? bpf::kUserStack : 0)});
+    Value *id = user && unwinding_
+                    ? b_.CreateCall(stdlib_fn("gt_unwind_result", i64, {}))
+                    : call_helper(bpf::kGetStackid, i64,
+                                  {ctx_arg_, stacks_, b_.getInt64(user ? bpf::kUserStack : 0)});
     b_.CreateStore(id, dst);
     b_.CreateStore(user ? b_.CreateLShr(pid_tgid(), 32) : b_.getInt64(0), ptr_add(dst, 8));
   } else if (fn == "ntop") {
@@ -1951,9 +2113,20 @@ bool Generator::run(Output &out) {
       // so entries are recorded before any return can look for them.
       if (probe.needs_entry())
         emit_entry_program(probe, ap, index++);
-      emit_probe(probe, ap, index++);
+      TailArray *tails = probe.uses_ustack ? tail_array(ap.probe.kind) : nullptr;
+      if (tails) {
+        std::string body = "probe_" + std::to_string(index) + "_body";
+        emit_unwind_start(probe, ap, index, body, *tails);
+        emit_probe(probe, ap, index++, body);
+      } else {
+        emit_probe(probe, ap, index++);
+      }
     }
+  emit_unwind_stages();
+  meta_.bpf_unwinder = !tails_.empty();
   dib_.finalize();
+  if (!link_stdlib())
+    return false;
 
   meta_.source_name = src_.name();
   meta_.printfs = an_.printfs;

@@ -35,6 +35,7 @@ struct Type {
   std::vector<Type> elems;                // Tuple
   std::string format;                     // Timestamp: strftime format
   uint32_t stack_frames = 0;              // Kstack/Ustack: frame limit (0: all)
+  uint32_t stack_mode = 0;                // Kstack/Ustack: meta::Type::StackMode
   // The C type behind a value read through DWARF: a pointer type for
   // pointers (so `->` can follow it), the aggregate for Record.
   const dwarf::Type *ctype = nullptr;
@@ -58,9 +59,10 @@ struct Type {
     return t;
   }
   static Type special(Kind k, uint32_t size) { return make(k, size); }
-  static Type make_stack(bool user, uint32_t frames) {
+  static Type make_stack(bool user, uint32_t frames, uint32_t mode = 0) {
     Type t = make(user ? Kind::Ustack : Kind::Kstack, 16);
     t.stack_frames = frames;
+    t.stack_mode = mode;
     return t;
   }
   // Values that can be map keys, map values, variables and printf arguments.

@@ -85,9 +85,11 @@ std::string format_usym(uint64_t addr, uint32_t pid, Symbolizer *sym, bool offse
 }
 
 std::string format_stack(int64_t id, bool user, uint32_t pid, uint32_t limit, int indent,
-                         Symbolizer *sym) {
+                         Symbolizer *sym, meta::Type::StackMode mode) {
+  using Mode = meta::Type::StackMode;
   std::vector<uint64_t> addrs;
-  if (id < 0 || !sym || !sym->stack(id, addrs))
+  std::string incomplete;
+  if (!sym || !sym->stack(id, user, addrs, incomplete))
     return "";
   std::string out = "\n";
   std::string pad(size_t(indent > 0 ? indent : 0), ' ');
@@ -96,10 +98,22 @@ std::string format_stack(int64_t id, bool user, uint32_t pid, uint32_t limit, in
     if (!a || (limit && n >= limit))
       break;
     n++;
-    out += pad;
-    out += user ? format_usym(a, pid, sym, true) : format_ksym(a, sym, true);
+    char hex[24];
+    snprintf(hex, sizeof hex, "%llx", (unsigned long long)a);
+    if (mode == Mode::Raw) {
+      out += hex;
+    } else {
+      out += mode == Mode::Perf ? "\t" + std::string(hex) + " " : pad;
+      out += user ? format_usym(a, pid, sym, true) : format_ksym(a, sym, true);
+      std::string module;
+      if (mode == Mode::Perf && user)
+        out += sym->user_module(a, pid, module) ? " (" + module + ")" : " ([unknown])";
+    }
     out += "\n";
   }
+  if (!incomplete.empty() && !(limit && n >= limit))
+    out += (mode == Mode::Perf ? "\t" : mode == Mode::Raw ? "" : pad) + "[incomplete: " +
+           incomplete + "]\n";
   return out;
 }
 
@@ -204,7 +218,7 @@ std::string value_to_string(const meta::Type &t, const uint8_t *p, Symbolizer *s
   case K::Kstack:
   case K::Ustack:
     return format_stack(int64_t(u64_at(p)), t.kind == K::Ustack, uint32_t(u64_at(p + 8)),
-                        t.stack_frames, indent, sym);
+                        t.stack_frames, indent, sym, t.stack_mode);
   case K::Inet:
     return format_inet(p);
   case K::Timestamp:

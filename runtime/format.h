@@ -23,9 +23,14 @@ public:
   virtual bool kernel_symbol(uint64_t addr, std::string &name, uint64_t &offset) = 0;
   // The symbol containing `addr` in process `pid`.
   virtual bool user_symbol(uint64_t addr, uint32_t pid, std::string &name, uint64_t &offset) = 0;
-  // The addresses of stack `id` in the gt_stacks map (0-terminated or full);
-  // false when it cannot be read.
-  virtual bool stack(int64_t id, std::vector<uint64_t> &addrs) = 0;
+  // The addresses of stack `id` (0-terminated or full): a key of gt_stacks,
+  // or for user stacks unwound in BPF of gt_ustacks. False when it cannot be
+  // read. `incomplete`: why the stack ends before its outermost frame, "" if
+  // it does not.
+  virtual bool stack(int64_t id, bool user, std::vector<uint64_t> &addrs,
+                     std::string &incomplete) = 0;
+  // The file mapped at `addr` in process `pid` (perf stack mode).
+  virtual bool user_module(uint64_t addr, uint32_t pid, std::string &path) { return false; }
   // CLOCK_REALTIME minus CLOCK_BOOTTIME, in nanoseconds.
   virtual int64_t boot_to_wall_ns() = 0;
 };
@@ -58,9 +63,12 @@ std::string format_ksym(uint64_t addr, Symbolizer *sym, bool offset = false);
 std::string format_usym(uint64_t addr, uint32_t pid, Symbolizer *sym, bool offset = false);
 // kstack/ustack: "" when the stack cannot be read, else "\n" then each frame
 // on its own line, `indent` spaces first, as sym+off (hex when unknown),
-// ending with "\n". `limit` frames at most (0: all).
+// ending with "\n". `limit` frames at most (0: all). A stack that ends early
+// says why on one more line: "[incomplete: REASON]". bpftrace's other modes:
+// perf "\tADDR sym+off (module)" and raw "ADDR", ADDR in hex without 0x.
 std::string format_stack(int64_t id, bool user, uint32_t pid, uint32_t limit, int indent,
-                         Symbolizer *sym);
+                         Symbolizer *sym,
+                         meta::Type::StackMode mode = meta::Type::StackMode::Bpftrace);
 // ntop(): {u64 family; u8 addr[16]} as inet_ntop prints it ("" for an
 // unknown family).
 std::string format_inet(const uint8_t *p);

@@ -9,7 +9,8 @@ using nlohmann::json;
 
 bool Type::operator==(const Type &o) const {
   return kind == o.kind && size == o.size && is_signed == o.is_signed && elems == o.elems &&
-         offsets == o.offsets && format == o.format && stack_frames == o.stack_frames;
+         offsets == o.offsets && format == o.format && stack_frames == o.stack_frames &&
+         stack_mode == o.stack_mode;
 }
 
 static const char *kTypeKinds[] = {"none", "int", "str", "tuple", "ksym", "usym",
@@ -74,8 +75,11 @@ static json type_to_json(const Type &t) {
     j["size"] = t.size;
     if (t.kind == Type::Kind::Timestamp)
       j["format"] = t.format;
-    if (t.kind == Type::Kind::Kstack || t.kind == Type::Kind::Ustack)
+    if (t.kind == Type::Kind::Kstack || t.kind == Type::Kind::Ustack) {
       j["frames"] = t.stack_frames;
+      if (t.stack_mode != Type::StackMode::Bpftrace)
+        j["stack_mode"] = t.stack_mode == Type::StackMode::Perf ? "perf" : "raw";
+    }
     break;
   }
   return j;
@@ -96,6 +100,9 @@ static Type type_from_json(const json &j) {
     }
   t.format = j.value("format", "");
   t.stack_frames = j.value("frames", 0u);
+  std::string mode = j.value("stack_mode", "bpftrace");
+  t.stack_mode = mode == "perf" ? Type::StackMode::Perf
+                 : mode == "raw" ? Type::StackMode::Raw : Type::StackMode::Bpftrace;
   return t;
 }
 
@@ -171,6 +178,13 @@ std::string serialize(const Program &p) {
     joins.push_back({{"separator", v.separator}, {"count", v.count}, {"size", v.size}});
   j["joins"] = joins;
   j["needs_stacks"] = p.needs_stacks;
+  if (p.bpf_unwinder)
+    j["bpf_unwinder"] = true;
+  if (!p.tail_calls.empty()) {
+    auto &tc = j["tail_calls"] = json::array();
+    for (const auto &t : p.tail_calls)
+      tc.push_back({{"map", t.map}, {"index", t.index}, {"prog", t.prog}});
+  }
   j["uses_system"] = p.uses_system;
   json bins = json::array();
   for (const auto &b : p.binaries)
@@ -245,6 +259,11 @@ Program deserialize(const std::string &text) {
         p.joins.push_back({v.at("separator").get<std::string>(), v.at("count").get<uint32_t>(),
                            v.at("size").get<uint32_t>()});
     p.needs_stacks = j.value("needs_stacks", false);
+    p.bpf_unwinder = j.value("bpf_unwinder", false);
+    if (j.contains("tail_calls"))
+      for (const auto &t : j.at("tail_calls"))
+        p.tail_calls.push_back({t.at("map").get<std::string>(), t.at("index").get<uint32_t>(),
+                                t.at("prog").get<std::string>()});
     p.uses_system = j.value("uses_system", false);
     for (const auto &b : j.at("binaries"))
       p.binaries.push_back({b.at("path").get<std::string>(), b.at("build_id").get<std::string>()});

@@ -45,6 +45,9 @@ struct Type {
   bool is_signed = false;  // Int only
   std::string format;      // Timestamp: the strftime format
   uint32_t stack_frames = 0;  // Kstack/Ustack: frames to print (ustack(N)), 0 = all
+  // Kstack/Ustack: how frames print (bpftrace's stack modes): "sym+off";
+  // perf: "\tADDR sym+off (module)"; raw: "ADDR" (hex, no 0x).
+  enum class StackMode { Bpftrace, Perf, Raw } stack_mode = StackMode::Bpftrace;
   // Tuple only: element types and their byte offsets inside the tuple.
   std::vector<Type> elems;
   std::vector<uint32_t> offsets;
@@ -203,19 +206,32 @@ struct Program {
     std::string build_id;
   };
   std::vector<BinaryId> binaries;
+  // User stacks unwound inside BPF (stdlib/unwind.bpf.c): Ustack ids are then
+  // keys of "gt_ustacks" (struct gt_ustack in stdlib/unwind_abi.h), and the
+  // runtime fills the unwind tables (gt_unwind_modules / gt_unwind_rows) and
+  // serves gt_unwind_requests.
+  bool bpf_unwinder = false;
+  // PROG_ARRAY slots the runtime fills after load: `prog` at `index` of `map`.
+  struct TailCall {
+    std::string map;
+    uint32_t index = 0;
+    std::string prog;
+  };
+  std::vector<TailCall> tail_calls;
 };
 
 // The program's only .rodata variable, at offset 0, written by the runtime
 // before load (bpf_map__set_initial_value on the ".rodata" map):
-//   struct gt_config { u32 target_pid; u32 reserved; u64 start_ns; };
+//   struct gt_config { u32 target_pid; u32 unwind_mode; u64 start_ns; };
 // target_pid != 0 restricts every probe except BEGIN/END/interval to that
 // process (uprobes are also attached for that pid only). Being read-only data,
 // the verifier prunes the check when it is 0.
 inline constexpr const char *kConfigVar = "gt_config";
+// unwind_mode: enum gt_unwind_mode (auto, fp, dwarf) for the BPF unwinder.
 // start_ns: CLOCK_MONOTONIC when the program was loaded, for `elapsed`.
 struct Config {
   uint32_t target_pid = 0;
-  uint32_t reserved = 0;
+  uint32_t unwind_mode = 0;
   uint64_t start_ns = 0;
 };
 

@@ -44,6 +44,16 @@ struct RunOptions {
   // --unsafe: system() may run commands. Without it, the first system()
   // event stops the run with an error.
   bool unsafe = false;
+  // User stacks unwound in BPF: a gt_unwind_mode (0 auto, 1 fp, 2 dwarf).
+  uint32_t unwind_mode = 0;
+  // The -c command's executable (resolved path): its modules' unwind tables
+  // are loaded before it runs.
+  std::string command_path;
+  // -c: watch_pid is this process's child. It is traced (PTRACE_SEIZE with
+  // PTRACE_O_TRACEEXIT) only to be held once at its exit while its mappings
+  // still exist, so that the user addresses printed after it is gone (maps
+  // at exit) are symbolized. Every other stop is resumed at once.
+  bool hold_child_exit = false;
   // Called once every probe is attached and BEGIN has run (tracerun lets
   // the -c child exec here).
   std::function<void()> on_attached;

@@ -10,9 +10,12 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <set>
 #include <linux/perf_event.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <system_error>
@@ -26,6 +29,7 @@
 #include "runtime/runtime.h"
 #include "runtime/symbolizer.h"
 #include "runtime/tracefs.h"
+#include "runtime/unwind/unwind_tables.h"
 #include "runtime/verifier_log.h"
 
 namespace gt::rt {
@@ -151,6 +155,10 @@ private:
   const meta::Map *map_at(uint32_t id) { return id < prog_.maps.size() ? &prog_.maps[id] : nullptr; }
   void print_lost_summary();
   void print_unpaired_summary();
+  void setup_unwinder();
+  void serve_unwind_requests();
+  void service_child();
+  void report_unwind_warnings();
   void read_counters(int fd, std::vector<uint64_t> &sums);
   std::string probe_spec(size_t index) const;
   bpf_program *program_for(const meta::Probe &p);
@@ -175,6 +183,9 @@ private:
   std::vector<PrintfFormatter> printfs_;
   std::string pending_;  // formatted events not yet written to out_
   std::unique_ptr<SessionSymbolizer> sym_;
+  std::unique_ptr<unwind::UnwindMaps> unwind_;
+  ring_buffer *unwind_requests_ = nullptr;
+  bool child_traced_ = false;  // hold_child_exit: seized, exit not seen yet
   bool uses_usym_ = false;  // refresh the watched process's mappings while it runs
   std::string fatal_;       // an event that stops the run with this error
   int64_t last_refresh_ms_ = 0;
@@ -183,6 +194,8 @@ private:
 };
 
 Session::~Session() {
+  if (unwind_requests_)
+    ring_buffer__free(unwind_requests_);
   detach_all();
   if (bpf_)
     bpf_object__close(bpf_);
@@ -223,6 +236,7 @@ void Session::configure() {
       std::vector<char> v(static_cast<const char *>(init), static_cast<const char *>(init) + size);
       meta::Config cfg;
       cfg.target_pid = opts_.target_pid;
+      cfg.unwind_mode = opts_.unwind_mode;
       struct timespec ts;
       clock_gettime(CLOCK_MONOTONIC, &ts);  // bpf_ktime_get_ns()'s clock
       cfg.start_ns = uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
@@ -360,7 +374,11 @@ void Session::setup_events() {
     stacks_fd = bpf_map__fd(m);
     stack_bytes = bpf_map__value_size(m);
   }
-  sym_ = std::make_unique<SessionSymbolizer>(stacks_fd, stack_bytes);
+  int ustacks_fd = -1;
+  if (prog_.bpf_unwinder)
+    if (bpf_map *m = bpf_object__find_map_by_name(bpf_, "gt_ustacks"))
+      ustacks_fd = bpf_map__fd(m);
+  sym_ = std::make_unique<SessionSymbolizer>(stacks_fd, stack_bytes, ustacks_fd);
   std::function<bool(const meta::Type &)> has_usym = [&](const meta::Type &t) {
     if (t.kind == meta::Type::Kind::Usym || t.kind == meta::Type::Kind::Ustack)
       return true;
@@ -386,6 +404,96 @@ void Session::setup_events() {
     size_t slots = std::min<size_t>(prog_.probes.size(), bpf_map__max_entries(m));
     lost_.assign(slots, 0);
   }
+}
+
+// Tail-call slots, and for the BPF unwinder the unwind tables of every module
+// the traced code can run in that are known before attaching: the probed
+// binaries, the -c command, the -p process, each with its libraries. Modules
+// met later (dlopen) are requested by BPF through gt_unwind_requests.
+void Session::setup_unwinder() {
+  for (const auto &t : prog_.tail_calls) {
+    bpf_map *m = bpf_object__find_map_by_name(bpf_, t.map.c_str());
+    bpf_program *p = bpf_object__find_program_by_name(bpf_, t.prog.c_str());
+    if (!m || !p)
+      throw Error("'" + obj_.name() + "' has no " + (m ? "program '" + t.prog : "map '" + t.map) +
+                  "' for a tail call");
+    int fd = bpf_program__fd(p);
+    uint32_t index = t.index;
+    if (bpf_map_update_elem(bpf_map__fd(m), &index, &fd, BPF_ANY) != 0)
+      throw Error("cannot fill tail call slot " + std::to_string(index) + " of " + t.map + ": " +
+                  errstr(errno));
+  }
+  if (!prog_.bpf_unwinder)
+    return;
+  bpf_map *modules = bpf_object__find_map_by_name(bpf_, "gt_unwind_modules");
+  bpf_map *rows = bpf_object__find_map_by_name(bpf_, "gt_unwind_rows");
+  bpf_map *requests = bpf_object__find_map_by_name(bpf_, "gt_unwind_requests");
+  if (!modules || !rows || !requests)
+    throw Error("'" + obj_.name() + "' uses the BPF unwinder but lacks its maps");
+  unwind_ = std::make_unique<unwind::UnwindMaps>(bpf_map__fd(modules), bpf_map__fd(rows),
+                                                 int(opts_.unwind_mode));
+  std::set<std::string> binaries;
+  for (const auto &p : prog_.probes)
+    if (!p.binary.empty())
+      binaries.insert(binary_path(p));
+  for (const auto &b : binaries)
+    unwind_->load_command(b);
+  if (!opts_.command_path.empty())
+    unwind_->load_command(opts_.command_path);
+  else if (opts_.target_pid)
+    unwind_->load_process(int(opts_.target_pid));
+  unwind_requests_ = ring_buffer__new(
+      bpf_map__fd(requests),
+      [](void *ctx, void *data, size_t size) {
+        if (size >= sizeof(gt_unwind_request))
+          static_cast<Session *>(ctx)->unwind_->handle_request(
+              *static_cast<const gt_unwind_request *>(data));
+        return 0;
+      },
+      this, nullptr);
+  if (!unwind_requests_)
+    throw Error("cannot read gt_unwind_requests: " + errstr(errno));
+  report_unwind_warnings();
+}
+
+// The -c child's ptrace stops: at its exit, read its mappings one last time
+// and let it go; pass every signal on, and leave group stops in place.
+void Session::service_child() {
+  while (child_traced_) {
+    int status;
+    pid_t r = waitpid(opts_.watch_pid, &status, WNOHANG | __WALL);
+    if (r <= 0 || WIFEXITED(status) || WIFSIGNALED(status)) {
+      child_traced_ = r == 0;
+      return;
+    }
+    if (!WIFSTOPPED(status))
+      continue;
+    int sig = WSTOPSIG(status);
+    int event = status >> 16;
+    if (event == PTRACE_EVENT_EXIT) {
+      sym_->refresh(uint32_t(opts_.watch_pid));
+      ptrace(PTRACE_DETACH, opts_.watch_pid, nullptr, nullptr);
+      child_traced_ = false;
+    } else if (event == PTRACE_EVENT_STOP) {
+      bool group_stop = sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+      ptrace(group_stop ? PTRACE_LISTEN : PTRACE_CONT, opts_.watch_pid, nullptr, nullptr);
+    } else {
+      ptrace(PTRACE_CONT, opts_.watch_pid, nullptr, (void *)(long)sig);
+    }
+  }
+}
+
+void Session::serve_unwind_requests() {
+  if (!unwind_requests_)
+    return;
+  ring_buffer__consume(unwind_requests_);
+  report_unwind_warnings();
+}
+
+void Session::report_unwind_warnings() {
+  for (const auto &w : unwind_->warnings())
+    fprintf(stderr, "WARNING: %s\n", w.c_str());
+  fflush(stderr);
 }
 
 void Session::emit_json(const char *type, const std::string &data_json) {
@@ -1026,6 +1134,7 @@ int Session::run() {
   if (opts_.dry_run)
     return 0;
   setup_events();
+  setup_unwinder();
 
   std::vector<const meta::Probe *> order;
   const meta::Probe *begin = nullptr, *end = nullptr;
@@ -1060,6 +1169,9 @@ int Session::run() {
   if (!exit_ && !g_stop) {
     for (const meta::Probe *p : order)
       attach(*p);
+    if (opts_.hold_child_exit && uses_usym_ && opts_.watch_pid > 0)
+      child_traced_ =
+          ptrace(PTRACE_SEIZE, opts_.watch_pid, nullptr, (void *)(long)PTRACE_O_TRACEEXIT) == 0;
     if (opts_.on_attached)
       opts_.on_attached();
   }
@@ -1071,7 +1183,9 @@ int Session::run() {
     bool watched_exited = r > 0 && (pfd.revents & (POLLIN | POLLHUP));
     if (pidfd_ < 0 && opts_.watch_pid > 0 && kill(opts_.watch_pid, 0) != 0 && errno == ESRCH)
       watched_exited = true;  // no pidfd_open (kernel < 5.3)
+    service_child();
     size_t n = drain();
+    serve_unwind_requests();
     check_lost(false);
     busy = n >= 4096;
     if (uses_usym_ && opts_.watch_pid > 0 && !watched_exited) {

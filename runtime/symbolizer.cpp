@@ -1,5 +1,7 @@
 #include "runtime/symbolizer.h"
 
+#include "stdlib/unwind_abi.h"
+
 #include <algorithm>
 #include <bpf/bpf.h>
 #include <cstdio>
@@ -33,8 +35,9 @@ bool read_file(const std::string &path, std::string &out) {
 
 }  // namespace
 
-SessionSymbolizer::SessionSymbolizer(int stacks_fd, uint32_t stack_bytes)
-    : stacks_fd_(stacks_fd), stack_bytes_(stack_bytes ? stack_bytes : 127 * 8) {
+SessionSymbolizer::SessionSymbolizer(int stacks_fd, uint32_t stack_bytes, int ustacks_fd)
+    : stacks_fd_(stacks_fd), ustacks_fd_(ustacks_fd),
+      stack_bytes_(stack_bytes ? stack_bytes : 127 * 8) {
   // Read the two clocks close together; the smaller gap of a few tries.
   int64_t best = INT64_MAX;
   for (int i = 0; i < 3; i++) {
@@ -188,8 +191,14 @@ SessionSymbolizer::FileSyms *SessionSymbolizer::file_symbols(const std::string &
   return (files_[path] = std::move(fs)).get();
 }
 
-bool SessionSymbolizer::user_symbol(uint64_t addr, uint32_t pid, std::string &name,
-                                    uint64_t &offset) {
+bool SessionSymbolizer::user_module(uint64_t addr, uint32_t pid, std::string &path) {
+  const Mapping *m = find_mapping(addr, pid);
+  if (m)
+    path = m->path;
+  return m != nullptr;
+}
+
+const SessionSymbolizer::Mapping *SessionSymbolizer::find_mapping(uint64_t addr, uint32_t pid) {
   auto pit = procs_.find(pid);
   if (pit == procs_.end()) {
     Process p;
@@ -208,6 +217,12 @@ bool SessionSymbolizer::user_symbol(uint64_t addr, uint32_t pid, std::string &na
     read_maps(pid, p);  // something mapped since (dlopen)?
     m = find();
   }
+  return m;
+}
+
+bool SessionSymbolizer::user_symbol(uint64_t addr, uint32_t pid, std::string &name,
+                                    uint64_t &offset) {
+  const Mapping *m = find_mapping(addr, pid);
   if (!m)
     return false;
   FileSyms *fs = file_symbols(m->path);
@@ -229,7 +244,38 @@ bool SessionSymbolizer::user_symbol(uint64_t addr, uint32_t pid, std::string &na
   return true;
 }
 
-bool SessionSymbolizer::stack(int64_t id, std::vector<uint64_t> &addrs) {
+#define GT_STR2(x) #x
+#define GT_STR(x) GT_STR2(x)
+
+static const char *stop_reason(uint32_t stop) {
+  switch (stop) {
+  case GT_STOP_DEPTH: return "depth limit of " GT_STR(GT_UNWIND_MAX_FRAMES) " frames";
+  case GT_STOP_NO_CFI: return "no CFI for the last address";
+  case GT_STOP_UNSUPPORTED: return "a CFI rule the unwinder does not support";
+  case GT_STOP_READ_ERROR: return "reading the user stack failed";
+  case GT_STOP_NO_MODULE: return "the module's unwind table was not loaded yet";
+  case GT_STOP_NO_MAPPING: return "the last address is not in a mapped file";
+  default: return "";
+  }
+}
+
+bool SessionSymbolizer::stack(int64_t id, bool user, std::vector<uint64_t> &addrs,
+                              std::string &incomplete) {
+  incomplete.clear();
+  if (user && ustacks_fd_ >= 0) {
+    // The BPF unwinder's stacks: keyed by a hash, 0 meaning none was stored.
+    uint64_t key = static_cast<uint64_t>(id);
+    gt_ustack st;
+    if (key == 0 || bpf_map_lookup_elem(ustacks_fd_, &key, &st) != 0) {
+      addrs.clear();
+      incomplete = "the stack was not stored (gt_ustacks is full)";
+      return true;
+    }
+    uint32_t len = std::min<uint32_t>(st.len, GT_UNWIND_MAX_FRAMES);
+    addrs.assign(st.frames, st.frames + len);
+    incomplete = stop_reason(st.stop);
+    return true;
+  }
   if (stacks_fd_ < 0 || id < 0 || id > UINT32_MAX)
     return false;
   uint32_t key = uint32_t(id);

@@ -25,13 +25,16 @@ namespace gt::rt {
 class SessionSymbolizer : public Symbolizer {
 public:
   // `stacks_fd`: the gt_stacks map (-1 if none), whose values are
-  // `stack_bytes` bytes of u64 addresses.
-  SessionSymbolizer(int stacks_fd = -1, uint32_t stack_bytes = 127 * 8);
+  // `stack_bytes` bytes of u64 addresses. `ustacks_fd`: gt_ustacks, the user
+  // stacks of the BPF unwinder (-1 if none).
+  SessionSymbolizer(int stacks_fd = -1, uint32_t stack_bytes = 127 * 8, int ustacks_fd = -1);
   ~SessionSymbolizer() override;
 
   bool kernel_symbol(uint64_t addr, std::string &name, uint64_t &offset) override;
   bool user_symbol(uint64_t addr, uint32_t pid, std::string &name, uint64_t &offset) override;
-  bool stack(int64_t id, std::vector<uint64_t> &addrs) override;
+  bool stack(int64_t id, bool user, std::vector<uint64_t> &addrs,
+             std::string &incomplete) override;
+  bool user_module(uint64_t addr, uint32_t pid, std::string &path) override;
   int64_t boot_to_wall_ns() override { return boot_to_wall_; }
 
   // Reads /proc/PID/maps again if it changed (cheap when it did not).
@@ -64,10 +67,12 @@ private:
     std::vector<gt::elf::Symbol> by_addr;     // functions sorted by address
   };
   void load_kallsyms();
+  const Mapping *find_mapping(uint64_t addr, uint32_t pid);
   bool read_maps(uint32_t pid, Process &p);
   FileSyms *file_symbols(const std::string &path);
 
   int stacks_fd_;
+  int ustacks_fd_;
   uint32_t stack_bytes_;
   int64_t boot_to_wall_ = 0;
   bool kallsyms_loaded_ = false;

@@ -1,9 +1,12 @@
 #include "sema/sema.h"
 
+#include "stdlib/unwind_abi.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -83,6 +86,7 @@ meta::Type to_meta(const Type &t) {
     m.size = t.size;
     m.format = t.format;
     m.stack_frames = t.stack_frames;
+    m.stack_mode = static_cast<meta::Type::StackMode>(t.stack_mode);
     return m;
   }
   default:
@@ -459,6 +463,7 @@ bool Analyzer::resolve_uprobe(const ast::AttachPoint &ap, const std::vector<std:
       for (size_t i = 0; i < instances.size(); i++) {
         AttachPoint a = out;
         a.params = instances[i].params;
+        a.at_function_entry = instances[i].kind != dwarf::FunctionInstance::Kind::Inlined;
         bool is_body = s && s->is_function && instances[i].entry == s->address;
         body_found |= is_body;
         if (is_body) {
@@ -478,6 +483,7 @@ bool Analyzer::resolve_uprobe(const ast::AttachPoint &ap, const std::vector<std:
         a.params.clear();
         a.probe.address = 0;
         a.probe.symbol = sym;
+        a.at_function_entry = true;
         extra_sites_.push_back(std::move(a));
       }
       return true;
@@ -490,6 +496,7 @@ bool Analyzer::resolve_uprobe(const ast::AttachPoint &ap, const std::vector<std:
     p.symbol = sym;
     p.offset = off;
     out.func = sym;
+    out.at_function_entry = off == 0;
   }
   out.pointer_space = Type::AddrSpace::User;
   p.spec = std::string(kind) + ":" + path + ":" + target;
@@ -1264,19 +1271,37 @@ void Analyzer::check_call(Expr &e, bool as_statement) {
     if (want(1, 1) && want_int(*e.children[0]))
       e.type = fn == "ksym" ? Type::special(Type::Kind::Ksym, 8) : Type::special(Type::Kind::Usym, 16);
   } else if (fn == "kstack" || fn == "ustack") {
-    if (!want(0, 1))
+    // ustack([MODE][, N]): MODE is bpftrace, perf or raw (bpftrace's names).
+    if (!want(0, 2))
       return;
-    uint32_t frames = 0;
-    if (nargs == 1) {
-      Expr &n = *e.children[0];
+    uint32_t frames = 0, mode = 0;
+    size_t first = 0;
+    static const char *const modes[] = {"bpftrace", "perf", "raw"};
+    if (nargs >= 1 && e.children[0]->kind == ExprKind::Builtin) {
+      const Expr &m = *e.children[0];
+      auto it = std::find(std::begin(modes), std::end(modes), m.name);
+      if (it == std::end(modes)) {
+        error(m.loc, fn + "() stack mode must be bpftrace, perf or raw, not '" + m.name + "'");
+        return;
+      }
+      mode = static_cast<uint32_t>(it - std::begin(modes));
+      first = 1;
+    } else if (nargs == 2) {
+      error(e.children[0]->loc, fn + "(MODE, N): MODE must be bpftrace, perf or raw");
+      return;
+    }
+    if (nargs > first) {
+      Expr &n = *e.children[first];
       check_expr(n);
-      if (n.kind != ExprKind::Integer || n.int_value == 0 || n.int_value > 127) {
-        error(n.loc, fn + "() takes a frame count from 1 to 127 (stack modes are not supported yet)");
+      uint32_t max = fn == "ustack" ? GT_UNWIND_MAX_FRAMES : 127;
+      if (n.kind != ExprKind::Integer || n.int_value == 0 || n.int_value > max) {
+        error(n.loc, fn + "() takes a frame count from 1 to " + std::to_string(max));
         return;
       }
       frames = static_cast<uint32_t>(n.int_value);
     }
-    e.type = Type::make_stack(fn == "ustack", frames);
+    e.type = Type::make_stack(fn == "ustack", frames, mode);
+    probe_->uses_ustack |= fn == "ustack";
     result_.needs_stacks = true;
   } else if (fn == "ntop") {
     if (!want(1, 2))
@@ -1509,6 +1534,7 @@ void Analyzer::check_expr(Expr &e) {
       e.type = Type::pointer(Type::AddrSpace::Kernel);
     } else if (n == "kstack" || n == "ustack") {
       e.type = Type::make_stack(n == "ustack", 0);
+      probe_->uses_ustack |= n == "ustack";
       result_.needs_stacks = true;
     } else if (n == "comm") {
       e.type = Type::string(kCommSize);

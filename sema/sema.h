@@ -57,6 +57,9 @@ struct AttachPoint {
   std::vector<dwarf::Variable> vars;
   bool has_vars = false;
   std::string dwarf_error;                 // why there are no params
+  // At a function's first instruction (not an inlined copy, a line or an
+  // offset): the return address is at [sp] and the caller's bp is in rbp.
+  bool at_function_entry = false;
   Type::AddrSpace pointer_space = Type::AddrSpace::Kernel;  // where pointers point
   SourceRange loc;
 };
@@ -73,6 +76,7 @@ struct ProbeInfo {
   std::vector<SavedArg> entry_args;
   bool uses_duration = false;
   bool needs_entry() const { return uses_duration || !entry_args.empty(); }
+  bool uses_ustack = false;  // the BPF unwinder runs before the body
 };
 
 struct MapInfo {

@@ -1,7 +1,8 @@
 /* Deep user stacks for the unwinder tests (issue 5).
  *
  *   main -> run -> recurse x(DEPTH+1) -> sort_values -> qsort (libc, no frame
- *   pointers) -> ... -> compare_values -> on_compare
+ *   pointers; it tail-calls qsort_r, so only qsort_r has a frame) ->
+ *   msort_with_tmp -> compare_values -> on_compare
  *
  * Built with -O2 -fomit-frame-pointer by gcc and clang-19 (unwind_gcc,
  * unwind_clang) and with frame pointers (unwind_fp). A probe on on_compare
@@ -29,12 +30,11 @@ GT_NOINLINE int sort_values(void) {
   return v[0];
 }
 
-/* The volatile read after the call keeps the recursion a real recursion
- * (no tail call, no accumulator loop) at -O2. */
+/* The volatile read after each call keeps every call a real call (no tail
+ * call, no accumulator loop) at -O2: a tail call leaves no frame to unwind. */
 GT_NOINLINE int recurse(int depth) {
   volatile int keep = depth;
-  if (depth == 0) return sort_values();
-  int r = recurse(depth - 1);
+  int r = depth > 0 ? recurse(depth - 1) : sort_values();
   return r + (keep & 1);
 }
 

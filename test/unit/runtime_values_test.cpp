@@ -24,7 +24,9 @@ struct FakeSymbolizer : Symbolizer {
   std::map<uint64_t, std::string> user{{0x4000, "work"}, {0x5000, "deep3"}, {0x6000, "main"}};
   std::map<int64_t, std::vector<uint64_t>> stacks{
       {1, {0x1000 + 397, 0x2000 + 384, 0x3000 + 506, 0}},
-      {2, {0x4000, 0x5000 + 31, 0x6000 + 32, 0x99999, 0}}};
+      {2, {0x4000, 0x5000 + 31, 0x6000 + 32, 0x99999, 0}},
+      // Ended by a failed read (the BPF unwinder's stop reason).
+      {7, {0x4000, 0x5000 + 16}}};
   bool lookup(const std::map<uint64_t, std::string> &m, uint64_t a, std::string &n, uint64_t &o) {
     auto it = m.upper_bound(a);
     if (it == m.begin())
@@ -40,11 +42,12 @@ struct FakeSymbolizer : Symbolizer {
   bool user_symbol(uint64_t a, uint32_t pid, std::string &n, uint64_t &o) override {
     return pid == 42 && lookup(user, a, n, o);
   }
-  bool stack(int64_t id, std::vector<uint64_t> &a) override {
+  bool stack(int64_t id, bool, std::vector<uint64_t> &a, std::string &incomplete) override {
     auto it = stacks.find(id);
     if (it == stacks.end())
       return false;
     a = it->second;
+    incomplete = id == 7 ? "reading the user stack failed" : "";
     return true;
   }
   int64_t boot_to_wall_ns() override { return 1000000000LL * 1700000000; }
@@ -110,6 +113,14 @@ TEST(RuntimeValues, Stacks) {
   auto u = u64s({2, 42});
   EXPECT_EQ(value_to_string(us, u.data(), &s),
             "\n        work+0\n        deep3+31\n        main+32\n        0x99999\n");
+  // A user stack that ends early says why after its frames; not when
+  // ustack(N) stops first.
+  auto cut = u64s({7, 42});
+  EXPECT_EQ(value_to_string(us, cut.data(), &s),
+            "\n        work+0\n        deep3+16\n        [incomplete: reading the user stack failed]\n");
+  Type us1 = us;
+  us1.stack_frames = 2;
+  EXPECT_EQ(value_to_string(us1, cut.data(), &s), "\n        work+0\n        deep3+16\n");
   // In JSON, as a string: bpftrace -f json: {"@k": {"\n    perf_syscall_enter+397\n ...": 3}}
   EXPECT_EQ(value_to_json(ks, v.data(), &s, 4),
             "\"\\n    perf_syscall_enter+397\\n    syscall_trace_enter+384\\n    do_syscall_64+506\\n\"");

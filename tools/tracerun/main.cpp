@@ -51,6 +51,8 @@ const char *kUsage =
     "    -q             quiet: no 'Attaching N probes...' line\n"
     "    -f FORMAT      output format: text (default) or json (one JSON object a line)\n"
     "    --unsafe       allow system() to run commands\n"
+    "    --unwind=MODE  user stacks (ustack): auto (frame pointers where a module keeps\n"
+    "                   them, else DWARF CFI; the default), fp, or dwarf\n"
     "    -d WHAT        debug output to stderr: ast, ir (scripts only), verifier\n"
     "    --dry-run      compile and load through the verifier, attach nothing\n"
     "    -h, --help     show this help\n"
@@ -120,9 +122,11 @@ bool is_elf(const std::string &path) {
   return n == 4 && memcmp(magic, "\177ELF", 4) == 0;
 }
 
-bool find_in_path(const std::string &name) {
-  if (name.find('/') != std::string::npos)
+bool find_in_path(const std::string &name, std::string &found) {
+  if (name.find('/') != std::string::npos) {
+    found = name;
     return access(name.c_str(), X_OK) == 0;
+  }
   const char *path = getenv("PATH");
   std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
   size_t pos = 0;
@@ -133,8 +137,10 @@ bool find_in_path(const std::string &name) {
       dir = ".";
     std::string full = dir + "/" + name;
     struct stat st;
-    if (stat(full.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(full.c_str(), X_OK) == 0)
+    if (stat(full.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(full.c_str(), X_OK) == 0) {
+      found = full;
       return true;
+    }
     if (colon == std::string::npos)
       return false;
     pos = colon + 1;
@@ -145,7 +151,8 @@ bool find_in_path(const std::string &name) {
 // are attached, then execs the command.
 struct Child {
   pid_t pid = 0;
-  int go_fd = -1;  // write end; one byte means "exec now", EOF means "give up"
+  int go_fd = -1;
+  std::string path;  // the executable, as found in PATH  // write end; one byte means "exec now", EOF means "give up"
 
   void start(const std::string &cmd) {
     wordexp_t we;
@@ -156,7 +163,7 @@ struct Child {
       fail("cannot parse the command '" + cmd + "'");
     }
     std::string prog = we.we_wordv[0];
-    if (!find_in_path(prog)) {
+    if (!find_in_path(prog, path)) {
       wordfree(&we);
       fail("cannot run '" + prog + "': command not found or not executable");
     }
@@ -225,10 +232,12 @@ int main(int argc, char **argv) {
   unsigned dump_flags = 0;
   long target_pid = 0;
 
-  enum { OPT_DRY_RUN = 1000, OPT_UNSAFE };
+  enum { OPT_DRY_RUN = 1000, OPT_UNSAFE, OPT_UNWIND };
+  uint32_t unwind_mode = 0;
   static const struct option longopts[] = {
       {"dry-run", no_argument, nullptr, OPT_DRY_RUN},
       {"unsafe", no_argument, nullptr, OPT_UNSAFE},
+      {"unwind", required_argument, nullptr, OPT_UNWIND},
       {"help", no_argument, nullptr, 'h'},
       {"version", no_argument, nullptr, 'V'},
       {nullptr, 0, nullptr, 0},
@@ -282,6 +291,16 @@ int main(int argc, char **argv) {
       break;
     case OPT_DRY_RUN:
       dry_run = true;
+      break;
+    case OPT_UNWIND:
+      if (!strcmp(optarg, "auto"))
+        unwind_mode = 0;
+      else if (!strcmp(optarg, "fp"))
+        unwind_mode = 1;
+      else if (!strcmp(optarg, "dwarf"))
+        unwind_mode = 2;
+      else
+        fail(std::string("--unwind takes auto, fp or dwarf, not '") + optarg + "'");
       break;
     case OPT_UNSAFE:
       unsafe = true;
@@ -387,6 +406,7 @@ int main(int argc, char **argv) {
   opts.out = out;
   opts.json = format == "json";
   opts.unsafe = unsafe;
+  opts.unwind_mode = unwind_mode;
   if (target_pid) {
     opts.target_pid = uint32_t(target_pid);
     opts.watch_pid = pid_t(target_pid);
@@ -397,6 +417,8 @@ int main(int argc, char **argv) {
     opts.target_pid = uint32_t(g_child.pid);
     opts.watch_pid = g_child.pid;
     opts.on_attached = [] { g_child.go(); };
+    opts.command_path = g_child.path;
+    opts.hold_child_exit = true;
   }
 
   int rc;
