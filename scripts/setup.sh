@@ -27,6 +27,7 @@ PACKAGES=(
   libgtest-dev nlohmann-json3-dev bpftool
   python3 python3-psutil gcc systemtap-sdt-dev
   binutils time procps libc6-dbg
+  gdb python3.11 util-linux  # stacks compared with gdb's bt (util-linux: setarch)
   bpftrace  # only for its 38 tools in /usr/sbin/*.bt (compat test) and bench/
 )
 

@@ -10,7 +10,7 @@
 # Tools in PATH:  FileCheck not count (from LLVM 19)
 # Features (printed with the reason at start-up, see docs/testing.md):
 #   root bpf uprobes tracepoints syscall-tracepoints perf-events kprobes
-#   fentry btf bpftrace
+#   fentry btf bpftrace gdb python3.11
 import ctypes
 import ctypes.util
 import os
@@ -261,4 +261,12 @@ else:
 
 bt = shutil.which("bpftrace")
 feature("bpftrace", bt is not None, bt or "bpftrace not installed (only for comparisons)")
+
+# Debian's own binaries (no frame pointers, .eh_frame only) for stacks checked
+# against gdb's bt (scripts/setup.sh installs both).
+gdb = shutil.which("gdb")
+feature("gdb", gdb is not None, gdb or "gdb not installed")
+py311 = "/usr/bin/python3.11"
+feature("python3.11", os.access(py311, os.X_OK), py311 if os.access(py311, os.X_OK)
+        else "Debian's python3.11 not installed")
 
