@@ -17,7 +17,6 @@
 
 #include "runtime/elf_file.h"
 #include "sema/btf/btf.h"
-#include "sema/ctypes.h"
 #include "runtime/tracefs.h"
 
 namespace gt::sema {
