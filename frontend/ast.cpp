@@ -71,7 +71,15 @@ static void dump_expr(std::ostream &out, const Expr &e, int depth) {
   case ExprKind::Builtin: out << "builtin " << e.name; break;
   case ExprKind::Variable: out << "variable " << e.name; break;
   case ExprKind::Map: out << "map " << e.name; break;
-  case ExprKind::Call: out << "call " << e.name; break;
+  case ExprKind::Call:
+    out << "call " << e.name;
+    if (!e.type_operand.empty()) {
+      out << " (" << e.type_operand;
+      for (const auto &m : e.member_path)
+        out << (&m == &e.member_path.front() ? ", " : ".") << m;
+      out << ")";
+    }
+    break;
   case ExprKind::Binary: out << "binary " << to_string(e.binary_op); break;
   case ExprKind::Unary: out << "unary " << to_string(e.unary_op); break;
   case ExprKind::Field: out << "field " << (e.arrow ? "->" : ".") << e.name; break;
@@ -134,9 +142,43 @@ static void dump_stmts(std::ostream &out, const StmtList &stmts, int depth) {
   }
 }
 
+static void dump_members(std::ostream &out, const StructDef &d, int depth) {
+  for (const auto &m : d.members) {
+    indent(out, depth);
+    out << "member " << (m.name.empty() ? "(anonymous)" : m.name) << ": ";
+    if (m.type.inline_def)
+      out << m.type.inline_def->tag() << (m.type.inline_def->name.empty() ? "(anonymous)" : "");
+    else
+      out << m.type.name;
+    if (m.pointers)
+      out << " " << std::string(m.pointers, '*');
+    if (m.function_pointer)
+      out << " (*)()";
+    for (uint64_t n : m.dims)
+      out << "[" << n << "]";
+    if (m.bit_width >= 0)
+      out << " : " << m.bit_width;
+    out << "\n";
+    if (m.type.inline_def)
+      dump_members(out, *m.type.inline_def, depth + 1);
+  }
+}
+
+static void dump_struct(std::ostream &out, const StructDef &d) {
+  out << "  " << d.tag();
+  if (d.condition == StructDef::Condition::WithoutBtf)
+    out << " [without BTF]";
+  else if (d.condition == StructDef::Condition::WithBtf)
+    out << " [with BTF]";
+  out << "\n";
+  dump_members(out, d, 2);
+}
+
 std::string dump(const Program &p) {
   std::ostringstream out;
   out << "program\n";
+  for (const auto &d : p.structs)
+    dump_struct(out, d);
   for (const auto &probe : p.probes) {
     out << "  probe";
     for (const auto &ap : probe.attach_points)

@@ -58,6 +58,11 @@ struct Expr {
   ExprList children;
   BinaryOp binary_op = BinaryOp::Add;
   UnaryOp unary_op = UnaryOp::Neg;
+  // Call sizeof(TYPE) / offsetof(TYPE, a.b): the type as written ("struct
+  // qstr", "unsigned long *"); empty for sizeof(expr). Sema folds both to an
+  // Integer.
+  std::string type_operand;
+  std::vector<std::string> member_path;  // offsetof: {"a", "b"}
 
   Expr(ExprKind k, SourceRange l) : kind(k), loc(l) {}
 };
@@ -99,7 +104,42 @@ struct Probe {
   SourceRange loc;
 };
 
+struct StructDef;
+
+// The type specifier of a member declaration, as written: "unsigned int",
+// "u32", "pid_t", "struct path", or an inline `struct { ... }`.
+struct TypeSpec {
+  std::string name;                       // "" for an inline definition
+  std::shared_ptr<StructDef> inline_def;  // `struct { ... } m;` (shared by `, n`)
+  SourceRange loc;
+};
+
+// One declarator of a member declaration: `*name[4][2]`, `name : 3`.
+struct StructMember {
+  TypeSpec type;
+  std::string name;            // "" for an anonymous struct/union or an unnamed bitfield
+  uint32_t pointers = 0;       // number of '*'
+  std::vector<uint64_t> dims;  // array dimensions, outermost first
+  int64_t bit_width = -1;      // bitfields: the width; -1 otherwise
+  bool function_pointer = false;  // `ret (*name)(...)`: type, pointers: the return type
+  SourceRange loc;             // the declarator (or the type of an anonymous member)
+};
+
+// A C struct/union defined in the script (`struct qstr { u32 hash; ... };`).
+struct StructDef {
+  // bpftrace defines BPFTRACE_HAVE_BTF when the kernel has BTF; tools put
+  // definitions for kernels without BTF under `#ifndef BPFTRACE_HAVE_BTF`.
+  enum class Condition { Always, WithoutBtf, WithBtf };
+  bool is_union = false;
+  std::string name;  // "" for an anonymous inline definition
+  std::vector<StructMember> members;
+  Condition condition = Condition::Always;
+  SourceRange loc;   // the name (the keyword when anonymous)
+  std::string tag() const { return (is_union ? "union " : "struct ") + name; }
+};
+
 struct Program {
+  std::vector<StructDef> structs;  // top-level definitions, in source order
   std::vector<Probe> probes;
 };
 

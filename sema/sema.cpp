@@ -17,6 +17,7 @@
 
 #include "runtime/elf_file.h"
 #include "sema/btf/btf.h"
+#include "sema/ctypes.h"
 #include "runtime/tracefs.h"
 
 namespace gt::sema {
@@ -646,6 +647,13 @@ bool Analyzer::resolve_kernel(const ast::AttachPoint &ap, const std::string &pro
       if (glob_match(target, f))
         names.push_back(f);
     if (names.empty()) {
+      // As for a missing name below: tools list patterns for other kernel
+      // versions ("kprobe:lookup_fast, kprobe:lookup_fast.constprop.*").
+      if (probe_ast_ && probe_ast_->attach_points.size() > 1) {
+        if (report_)
+          diags_.warning(ap.loc, "no kernel function matches '" + target + "'; skipped");
+        return true;
+      }
       error(ap.loc, "no kernel function matches '" + target + "'");
       return false;
     }
@@ -1085,6 +1093,15 @@ void Analyzer::check_map_assign(Stmt &s) {
 
 void Analyzer::check_call(Expr &e, bool as_statement) {
   const std::string &fn = e.name;
+  if (fn == "sizeof" || fn == "offsetof") {
+    if (as_statement)
+      error(e.loc, "this expression has no effect");
+    else if (fn == "sizeof")
+      check_sizeof(e);
+    else
+      check_offsetof(e);
+    return;
+  }
   auto nargs = e.children.size();
   auto want = [&](size_t lo, size_t hi) {
     if (nargs < lo || nargs > hi) {
@@ -1770,7 +1787,17 @@ void Analyzer::check_expr(Expr &e) {
                   kind == meta::ProbeKind::Usdt;
       std::string err;
       const dwarf::Type *st = nullptr;
-      if (user) {
+      if (script_structs_.count(base)) {
+        // A struct defined in the script hides the binary's and the kernel's.
+        st = script_struct(base, type_ctx());
+        if (!st)
+          return;  // its definition's errors are reported
+        // codegen completes kernel aggregates through the kernel's BTF.
+        if (!user && !kernel_btf(err)) {
+          error(e.loc, "reading '" + base + "' from kernel memory needs kernel BTF: " + err);
+          return;
+        }
+      } else if (user) {
         dwarf::DebugInfo *di = debug_info(probe_->attach_points.front().probe.binary, err);
         if (!di) {
           error(e.loc, "the cast to '" + n + "' needs DWARF: " + err);
@@ -2085,7 +2112,8 @@ void Analyzer::check_member(Expr &e, const Expr &obj) {
   bool kernel = obj.type.addr_space == Type::AddrSpace::Kernel;
   std::string err;
   if (kernel && agg)
-    agg = kernel_btf(err)->complete(agg);  // BTF imports pointees lazily
+    if (btf::Btf *b = kernel_btf(err))
+      agg = b->complete(agg);  // BTF imports pointees lazily
   if (!agg || !agg->is_aggregate()) {
     error(e.loc, "cannot take member '" + e.name + "' of " +
                      (obj.type.ctype ? obj.type.ctype->display() : obj.type.str()));
@@ -2104,6 +2132,407 @@ void Analyzer::check_member(Expr &e, const Expr &obj) {
     return;
   }
   e.type = t;
+}
+
+// ---------------------------------------------------------------- script structs
+
+Analyzer::TypeCtx Analyzer::type_ctx() const {
+  TypeCtx ctx;
+  if (!probe_)
+    return ctx;
+  const meta::Probe &p = probe_->attach_points.front().probe;
+  if (p.kind == meta::ProbeKind::Uprobe || p.kind == meta::ProbeKind::Uretprobe ||
+      p.kind == meta::ProbeKind::Usdt)
+    ctx.binary = p.binary;
+  return ctx;
+}
+
+static bool is_tag(const std::string &name) {
+  return name.rfind("struct ", 0) == 0 || name.rfind("union ", 0) == 0;
+}
+
+static std::string record_name(const ast::StructDef &def) {
+  return def.name.empty() ? std::string(def.is_union ? "an anonymous union" : "an anonymous struct")
+                          : def.tag();
+}
+
+void Analyzer::declare_structs() {
+  using C = ast::StructDef::Condition;
+  bool btf_known = false, have_btf = false;
+  for (const auto &def : prog_.structs) {
+    if (def.condition != C::Always) {
+      // bpftrace defines BPFTRACE_HAVE_BTF when the kernel has BTF; the
+      // definitions meant for the other case are left out, as its
+      // preprocessor leaves them out.
+      if (!btf_known) {
+        std::string err;
+        have_btf = kernel_btf(err) != nullptr;
+        btf_known = true;
+      }
+      if ((def.condition == C::WithBtf) != have_btf)
+        continue;
+    }
+    std::string other = (def.is_union ? "struct " : "union ") + def.name;
+    auto clash = script_structs_.find(other);
+    if (clash != script_structs_.end()) {
+      diags_.error(def.loc, "'" + def.name + "' is defined both as a struct and as a union (first at line " +
+                                std::to_string(clash->second->loc.line) + ")");
+      continue;
+    }
+    auto [it, added] = script_structs_.emplace(def.tag(), &def);
+    if (!added) {
+      diags_.error(def.loc, def.tag() + " is defined twice (first at line " +
+                                std::to_string(it->second->loc.line) + ")");
+      continue;
+    }
+    check_struct_members(def);
+  }
+}
+
+// Checks that need no types: member names are unique (counting those reached
+// through anonymous members) and every declaration declares something.
+void Analyzer::check_struct_members(const ast::StructDef &def) {
+  std::set<std::string> seen;
+  std::function<void(const ast::StructDef &)> collect = [&](const ast::StructDef &d) {
+    for (const auto &m : d.members) {
+      bool anonymous_record = m.type.inline_def && m.type.inline_def->name.empty();
+      if (m.name.empty() && m.bit_width < 0) {
+        if (anonymous_record)
+          collect(*m.type.inline_def);
+        else
+          diags_.error(m.loc, "this declaration in " + record_name(def) + " declares no member");
+        continue;
+      }
+      if (!m.name.empty() && !seen.insert(m.name).second)
+        diags_.error(m.loc, "duplicate member '" + m.name + "' in " + record_name(def));
+      if (m.type.inline_def)
+        check_struct_members(*m.type.inline_def);  // a new scope for member names
+    }
+  };
+  collect(def);
+}
+
+const dwarf::Type *Analyzer::int_type(const std::string &name, std::string &why) {
+  auto it = int_types_.find(name);
+  if (it != int_types_.end())
+    return it->second;
+  std::string err;
+  const dwarf::Type *t = c_integer_type(name, *result_.cast_types, err);
+  if (!err.empty()) {
+    why = err;
+    return nullptr;
+  }
+  if (t)
+    int_types_[name] = t;
+  return t;
+}
+
+// A type the probe's DWARF or the kernel's BTF defines.
+const dwarf::Type *Analyzer::ctx_type(const std::string &name, const TypeCtx &ctx,
+                                      std::string &why) {
+  std::string err;
+  const dwarf::Type *t = nullptr;
+  if (ctx.user()) {
+    dwarf::DebugInfo *di = debug_info(ctx.binary, err);
+    if (!di) {
+      why = "unknown type '" + name + "' (no definition in the script, and " + err + ")";
+      return nullptr;
+    }
+    t = di->find_type(name);
+  } else {
+    btf::Btf *b = kernel_btf(err);
+    if (!b) {
+      why = "unknown type '" + name + "' (no definition in the script, and " + err + ")";
+      return nullptr;
+    }
+    t = b->find_type(name);
+  }
+  // A bare name is a typedef or a base type: C needs the tag for the others.
+  if (t && !is_tag(name) && name.rfind("enum ", 0) != 0 &&
+      t->kind != dwarf::TypeKind::Typedef && t->kind != dwarf::TypeKind::Int &&
+      t->kind != dwarf::TypeKind::Float)
+    t = nullptr;
+  if (!t)
+    why = "unknown type '" + name + "' (not defined in the script or in " + ctx.where() + ")";
+  return t;
+}
+
+const dwarf::Type *Analyzer::named_type(const std::string &name, const TypeCtx &ctx,
+                                        std::string &why) {
+  if (script_structs_.count(name))
+    return script_struct(name, ctx);  // why stays "": the definition's errors are reported
+  if (is_tag(name) || name.rfind("enum ", 0) == 0)
+    return ctx_type(name, ctx, why);
+  if (const dwarf::Type *t = int_type(name, why))
+    return t;
+  if (!why.empty())
+    return nullptr;
+  return ctx_type(name, ctx, why);
+}
+
+const dwarf::Type *Analyzer::script_struct(const std::string &tag, const TypeCtx &ctx) {
+  auto key = std::make_pair(ctx.binary, tag);
+  auto built = built_structs_.find(key);
+  if (built != built_structs_.end())
+    return built->second;
+  if (broken_structs_.count(key)) {
+    failed_ = true;
+    return nullptr;
+  }
+  const ast::StructDef &def = *script_structs_.at(tag);
+  dwarf::Type *t = result_.cast_types->make(def.is_union ? dwarf::TypeKind::Union
+                                                         : dwarf::TypeKind::Struct);
+  t->name = def.name;
+  // Registered before its members are built: a member may point back to it
+  // (and sees an incomplete type if it embeds it by value).
+  t->is_declaration = true;
+  built_structs_[key] = t;
+  if (!build_record(def, ctx, t)) {
+    built_structs_.erase(key);
+    if (report_)
+      broken_structs_.insert(key);
+    failed_ = true;
+    return nullptr;
+  }
+  return t;
+}
+
+bool Analyzer::build_record(const ast::StructDef &def, const TypeCtx &ctx, dwarf::Type *out) {
+  std::vector<MemberSpec> specs;
+  std::vector<const ast::StructMember *> from;
+  bool ok = true;
+  for (const auto &m : def.members) {
+    const dwarf::Type *t = member_ctype(m, ctx);
+    if (!t) {
+      ok = false;  // go on: report every member that has an error
+      continue;
+    }
+    specs.push_back({m.name, t, m.bit_width});
+    from.push_back(&m);
+  }
+  if (!ok)
+    return false;
+  std::string err;
+  size_t bad = 0;
+  if (!c_layout(out, specs, err, bad)) {
+    error(from[bad]->loc, err);
+    return false;
+  }
+  return true;
+}
+
+const dwarf::Type *Analyzer::member_ctype(const ast::StructMember &m, const TypeCtx &ctx) {
+  const ast::TypeSpec &spec = m.type;
+  const dwarf::Type *t = nullptr;
+  if (spec.inline_def) {
+    dwarf::Type *r = result_.cast_types->make(spec.inline_def->is_union ? dwarf::TypeKind::Union
+                                                                        : dwarf::TypeKind::Struct);
+    r->name = spec.inline_def->name;
+    if (!build_record(*spec.inline_def, ctx, r))
+      return nullptr;
+    t = r;
+  } else if (m.pointers > 0 && is_tag(spec.name)) {
+    // As in C, a pointer needs no definition of what it points to: without
+    // one it points to a declaration, and only `->` on it is an error.
+    std::string why;
+    if (script_structs_.count(spec.name))
+      t = script_struct(spec.name, ctx);
+    else
+      t = ctx_type(spec.name, ctx, why);
+    if (!t) {
+      bool is_union = spec.name.rfind("union ", 0) == 0;
+      dwarf::Type *decl = result_.cast_types->make(is_union ? dwarf::TypeKind::Union
+                                                            : dwarf::TypeKind::Struct);
+      decl->name = spec.name.substr(spec.name.find(' ') + 1);
+      decl->is_declaration = true;
+      t = decl;
+    }
+  } else {
+    std::string why;
+    t = named_type(spec.name, ctx, why);
+    if (!t) {
+      if (!why.empty())
+        error(spec.loc, why);
+      else
+        failed_ = true;
+      return nullptr;
+    }
+  }
+  auto pointer_to = [&](const dwarf::Type *target) {
+    dwarf::Type *p = result_.cast_types->make(dwarf::TypeKind::Pointer);
+    p->size = 8;
+    p->target = target;
+    return p;
+  };
+  for (uint32_t i = 0; i < m.pointers; i++)
+    t = pointer_to(t);
+  if (m.function_pointer) {
+    dwarf::Type *f = result_.cast_types->make(dwarf::TypeKind::Function);
+    f->target = t->kind == dwarf::TypeKind::Void ? nullptr : t;
+    f->variadic = true;  // parameters are not kept
+    t = pointer_to(f);
+  }
+  for (size_t i = m.dims.size(); i-- > 0;) {
+    dwarf::Type *a = result_.cast_types->make(dwarf::TypeKind::Array);
+    a->target = t;
+    a->count = m.dims[i];
+    a->count_known = true;
+    a->size = m.dims[i] * (t->resolve() ? t->resolve()->size : 0);
+    t = a;
+  }
+  return t;
+}
+
+// ---------------------------------------------------------------- sizeof, offsetof
+
+void Analyzer::fold(Expr &e, uint64_t value) {
+  e.kind = ExprKind::Integer;
+  e.int_value = value;
+  e.type = Type::integer();  // a literal from now on
+  e.children.clear();
+}
+
+// Names that check_expr reads as values; sizeof(NAME) takes any other
+// identifier that names a type as that type (sizeof(size_t), sizeof(pid_t)).
+static bool is_builtin_value(const std::string &n) {
+  static const std::set<std::string> names = {
+      "pid",  "tid",    "uid",    "gid",  "cpu",    "nsecs",    "cgroup",
+      "rand", "elapsed", "curtask", "kstack", "ustack", "comm", "retval",
+      "duration", "func", "probe", "vars", "args"};
+  if (names.count(n))
+    return true;
+  return n.size() > 3 && n.rfind("arg", 0) == 0 &&
+         n.find_first_not_of("0123456789", 3) == std::string::npos;
+}
+
+void Analyzer::check_sizeof(Expr &e) {
+  TypeCtx ctx = type_ctx();
+  std::string why;
+  const dwarf::Type *t = nullptr;
+  if (!e.type_operand.empty()) {
+    std::string base = e.type_operand;
+    size_t stars = 0;
+    while (!base.empty() && base.back() == '*') {
+      base.pop_back();
+      stars++;
+    }
+    if (stars) {
+      // Any pointer is 8 bytes; its pointee may even be undefined, as in C.
+      if (!is_tag(base) && base.rfind("enum ", 0) != 0 && !int_type(base, why)) {
+        error(e.loc, why);
+        return;
+      }
+      fold(e, 8);
+      return;
+    }
+    t = named_type(base, ctx, why);
+  } else if (e.children[0]->kind == ExprKind::Builtin && !is_builtin_value(e.children[0]->name)) {
+    // sizeof(NAME): a type when NAME names one, else a value.
+    const std::string &n = e.children[0]->name;
+    t = int_type(n, why);
+    if (!t)
+      t = ctx_type(n, ctx, why);
+    why.clear();  // not a type: read as a value below
+  }
+  if (t) {
+    const dwarf::Type *r = t->resolve();
+    if (r->kind == dwarf::TypeKind::Void || r->kind == dwarf::TypeKind::Function ||
+        (r->is_aggregate() && r->is_declaration)) {
+      error(e.loc, "'" + t->display() + "' has no size (" +
+                       (r->kind == dwarf::TypeKind::Void ? "void" : "an incomplete type") + ")");
+      return;
+    }
+    fold(e, r->size);
+    return;
+  }
+  if (!e.type_operand.empty()) {
+    if (!why.empty())
+      error(e.loc, why);
+    else
+      failed_ = true;
+    return;
+  }
+  Expr &a = *e.children[0];
+  check_expr(a);
+  if (a.type.kind == Type::Kind::None)
+    return;
+  // A C member has its C size: a char[16] is 16 bytes, not the 17 of its string.
+  std::optional<dwarf::MemberLookup> member;
+  const Expr *obj = a.kind == ExprKind::Field ? a.children[0].get() : nullptr;
+  if (obj && obj->type.ctype && (obj->type.kind == Type::Kind::Record || obj->type.is_int())) {
+    const dwarf::Type *agg = obj->type.kind == Type::Kind::Record ? obj->type.ctype
+                                                                 : obj->type.ctype->target;
+    agg = agg ? agg->resolve() : nullptr;
+    if (agg && obj->type.addr_space == Type::AddrSpace::Kernel && result_.btf)
+      agg = result_.btf->complete(agg);
+    member = dwarf::find_member(agg, a.name);
+  }
+  uint64_t size;
+  if (member && member->bit_size) {
+    error(e.loc, "sizeof() cannot be applied to bitfield '" + a.name + "'");
+    return;
+  } else if (member && member->type)
+    size = member->type->resolve()->size;
+  else if (a.type.kind == Type::Kind::Record)
+    size = a.type.ctype->size;
+  else if (a.type.is_int() || a.type.is_str())
+    size = a.type.size;
+  else if (a.type.is_storable())
+    size = storage_size(a.type);
+  else {
+    error(e.loc, "sizeof() cannot be applied to " + a.type.str());
+    return;
+  }
+  // Map and variable types are complete only in the second pass.
+  if (report_)
+    fold(e, size);
+  else
+    e.type = Type::integer();
+}
+
+void Analyzer::check_offsetof(Expr &e) {
+  TypeCtx ctx = type_ctx();
+  const std::string &n = e.type_operand;
+  if (!is_tag(n) || n.back() == '*') {
+    error(e.loc, "offsetof() needs a struct or union type, not '" + n + "'");
+    return;
+  }
+  std::string why;
+  const dwarf::Type *t = named_type(n, ctx, why);
+  if (!t) {
+    if (!why.empty())
+      error(e.loc, why);
+    else
+      failed_ = true;
+    return;
+  }
+  const dwarf::Type *agg = t->resolve();
+  uint64_t offset = 0;
+  for (size_t i = 0; i < e.member_path.size(); i++) {
+    const std::string &name = e.member_path[i];
+    if (!ctx.user() && result_.btf)
+      agg = result_.btf->complete(agg);
+    auto m = dwarf::find_member(agg, name);
+    if (!m) {
+      error(e.loc, agg->display() + " has no member '" + name + "'");
+      return;
+    }
+    if (m->bit_size) {
+      error(e.loc, "offsetof() cannot take bitfield '" + name + "' of " + agg->display());
+      return;
+    }
+    offset += m->offset;
+    if (i + 1 == e.member_path.size())
+      break;
+    const dwarf::Type *next = m->type ? m->type->resolve() : nullptr;
+    if (!next || !next->is_aggregate()) {
+      error(e.loc, "member '" + name + "' of " + agg->display() + " is not a struct or union (" +
+                       (m->type ? m->type->display() : std::string("no type")) + ")");
+      return;
+    }
+    agg = next;
+  }
+  fold(e, offset);
 }
 
 void Analyzer::check_stmt(Stmt &s) {
@@ -2209,6 +2638,7 @@ void Analyzer::check_probe(ProbeInfo &info) {
 }
 
 std::optional<Analysis> Analyzer::run() {
+  declare_structs();
   for (auto &p : prog_.probes) {
     ProbeInfo info;
     info.ast = &p;
@@ -2235,6 +2665,8 @@ std::optional<Analysis> Analyzer::run() {
     check_probe(info);
   report_ = true;
   failed_ = false;
+  // Script structs are built again so that their errors are reported once.
+  built_structs_.clear();
   for (auto &info : result_.probes)
     check_probe(info);
   if (diags_.has_errors())
