@@ -1031,7 +1031,14 @@ Value *Generator::emit_dwarf_expr(const std::vector<dwarf::ExprOp> &ops) {
     case C::Drop: pop(); break;
     case C::Swap: { Value *a = pop(), *b = pop(); st.push_back(a); st.push_back(b); break; }
     case C::Over: st.push_back(st.at(st.size() - 2)); break;
-    case C::Addr:
+    case C::Addr: {
+      // A link-time address in the probed module: add the load bias, the
+      // probe's run-time ip minus its link-time address.
+      Value *ip = b_.CreateLoad(i64, ptr_add(ctx_arg_, bpf::kPtRegsIp));
+      Value *bias = b_.CreateSub(ip, b_.getInt64(ap_->link_address));
+      st.push_back(b_.CreateAdd(b_.getInt64(static_cast<uint64_t>(op.value)), bias));
+      break;
+    }
     case C::EntryReg:
       throw std::logic_error("sema let an unsupported DWARF operation through");
     default: {

@@ -437,8 +437,9 @@ bool Analyzer::resolve_uprobe(const ast::AttachPoint &ap, const std::vector<std:
     // only continue a call that already fired (brief, section 2).
     std::vector<dwarf::FunctionInstance> instances;
     std::string dwarf_err;
+    dwarf::DebugInfo *di = nullptr;
     if (off == 0) {
-      if (dwarf::DebugInfo *di = debug_info(path, dwarf_err)) {
+      if ((di = debug_info(path, dwarf_err))) {
         for (auto &inst : di->find_functions(sym)) {
           using IK = dwarf::FunctionInstance::Kind;
           if (inst.continuation || inst.kind == IK::Cold || inst.kind == IK::SplitPart)
@@ -464,6 +465,11 @@ bool Analyzer::resolve_uprobe(const ast::AttachPoint &ap, const std::vector<std:
         AttachPoint a = out;
         a.params = instances[i].params;
         a.at_function_entry = instances[i].kind != dwarf::FunctionInstance::Kind::Inlined;
+        a.link_address = instances[i].entry;
+        // vars: what is visible where this copy starts (parameters, globals).
+        std::string vars_err;
+        a.vars = di->variables_at(instances[i].entry, vars_err);
+        a.has_vars = vars_err.empty();
         bool is_body = s && s->is_function && instances[i].entry == s->address;
         body_found |= is_body;
         if (is_body) {
@@ -484,6 +490,7 @@ bool Analyzer::resolve_uprobe(const ast::AttachPoint &ap, const std::vector<std:
         a.probe.address = 0;
         a.probe.symbol = sym;
         a.at_function_entry = true;
+        a.link_address = s->address;
         extra_sites_.push_back(std::move(a));
       }
       return true;
@@ -497,6 +504,13 @@ bool Analyzer::resolve_uprobe(const ast::AttachPoint &ap, const std::vector<std:
     p.offset = off;
     out.func = sym;
     out.at_function_entry = off == 0;
+    out.link_address = s->address + off;
+    // func+OFF: the variables visible at that instruction.
+    std::string vars_err;
+    if (off && (di = debug_info(path, vars_err))) {
+      out.vars = di->variables_at(out.link_address, vars_err);
+      out.has_vars = vars_err.empty();
+    }
   }
   out.pointer_space = Type::AddrSpace::User;
   p.spec = std::string(kind) + ":" + path + ":" + target;
@@ -545,6 +559,7 @@ bool Analyzer::resolve_line(const ast::AttachPoint &ap, const std::vector<std::s
     a.probe.kind = meta::ProbeKind::Uprobe;
     a.probe.binary = path;
     a.probe.address = addrs[i].address;
+    a.link_address = addrs[i].address;
     a.probe.spec = "uprobe:" + path + "@" + file + ":" + parts[2];
     a.func = addrs[i].function;
     a.pointer_space = Type::AddrSpace::User;
@@ -1618,7 +1633,8 @@ void Analyzer::check_expr(Expr &e) {
     } else if (n == "vars") {
       for (const auto &ap : probe_->attach_points)
         if (!ap.has_vars) {
-          error(e.loc, "vars is only available in source line probes (uprobe:BINARY@FILE:LINE)");
+          error(e.loc, "vars needs DWARF for " + ap.probe.spec +
+                           " (vars: uprobe:BINARY@FILE:LINE, uprobe:BINARY:FUNC[+OFF])");
           return;
         }
       e.type.kind = Type::Kind::Args;
@@ -2050,7 +2066,8 @@ void Analyzer::check_param(Expr &e) {
       error(e.loc, what + e.name + " cannot be read at " + ap.probe.spec + ": " + l.error);
       return;
     }
-    if (l.pieces.size() != 1 || l.uses_link_time_address() || l.uses_entry_value()) {
+    if (l.pieces.size() != 1 || (l.uses_link_time_address() && !ap.link_address) ||
+        l.uses_entry_value()) {
       error(e.loc, what + e.name + " at " + ap.probe.spec + " has a location that is not "
                    "supported yet (" + l.describe() + ")");
       return;

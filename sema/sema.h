@@ -60,6 +60,10 @@ struct AttachPoint {
   // At a function's first instruction (not an inlined copy, a line or an
   // offset): the return address is at [sp] and the caller's bp is in rbp.
   bool at_function_entry = false;
+  // The probed instruction's address in the binary as linked (0: unknown).
+  // At run time the uprobe's ip minus this is the module's load bias, which
+  // locates globals and statics (DW_OP_addr) in any process, ASLR or not.
+  uint64_t link_address = 0;
   Type::AddrSpace pointer_space = Type::AddrSpace::Kernel;  // where pointers point
   SourceRange loc;
 };
