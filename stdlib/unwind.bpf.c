@@ -14,8 +14,8 @@
  * its tail calls run on one CPU, and kprobe-type programs do not nest there.
  * A stage walks its frames, and each frame searches its rows, in bpf_loop
  * callbacks: the verifier then checks a frame's code about once, not once
- * per frame and per search step (about 1300 instructions per stage instead
- * of 56000-68000 with bounded loops on kernel 6.18).
+ * per frame and per search step (about 2500 instructions per stage, VMA
+ * caches included, instead of 56000-68000 with bounded loops on kernel 6.18).
  *
  * The walk must give the same frames as the runtime's reference walker:
  *  - frame 0 is ip; a frame's row is looked up at the file offset of pc for
@@ -26,8 +26,17 @@
  *    frame 0 when a row other than GT_CFA_NONE covers it;
  *  - after any step, a new pc of 0 ends the stack (GT_STOP_COMPLETE), also
  *    after a signal frame;
- *  - bpf_find_vma failing for another reason than "no VMA" (-EBUSY: the mmap
- *    lock is contended) ends it with GT_STOP_READ_ERROR.
+ *  - bpf_find_vma failing for another reason than "no VMA" (-EBUSY) ends it
+ *    with GT_STOP_VMA_BUSY, unless the VMA is known (below).
+ *
+ * VMAs: bpf_find_vma works once per interrupt. With interrupts disabled
+ * (perf_event programs: NMI or hrtimer interrupt) it releases the mmap lock
+ * through a per-CPU irq_work that runs only after the interrupt, and a second
+ * call finds it pending and returns -EBUSY; it also does when the mmap lock
+ * is taken for writing. So each unwind keeps the VMAs it has met (most stacks
+ * cross 2-4 modules: a few lookups per stack instead of one per frame), and
+ * each process the VMAs bpf_find_vma recently returned (gt_unwind_vmas),
+ * which stand in for the lookups it refuses (see GT_VMA_TRUST_NS).
  *
  * The entry points are global so that they survive in the bitcode; codegen
  * internalizes them after linking. Kernel structures are declared here with
@@ -46,6 +55,7 @@
  * suffix when matching them to the kernel's types. */
 struct task_struct___gt {
   unsigned int flags;
+  void *mm;
 } __attribute__((preserve_access_index));
 
 struct pt_regs___gt {
@@ -69,6 +79,7 @@ struct file___gt {
 
 struct vm_area_struct___gt {
   unsigned long vm_start;
+  unsigned long vm_end;
   unsigned long vm_pgoff;
   struct file___gt *vm_file;
 } __attribute__((preserve_access_index));
@@ -105,6 +116,32 @@ struct {
   __array(values, struct gt_unwind_rows_inner);
 } gt_unwind_rows SEC(".maps");
 
+/* A VMA as bpf_find_vma reported it, in the VMA caches below. Not part of
+ * the ABI (test/stdlib/unwind_loader.cpp mirrors it to check the caches). */
+struct gt_vma {
+  gt_u64 start; /* [start, end) */
+  gt_u64 end;
+  gt_u64 pgoff; /* vm_pgoff: file offset of start in pages */
+  gt_u64 ino;
+  gt_u32 dev;   /* s_dev */
+  gt_u32 file;  /* 0: anonymous mapping (JIT code, stack, heap) */
+  gt_u64 time;  /* bpf_ktime_get_ns() when bpf_find_vma last returned it */
+  gt_u64 check; /* gt_vma_check() of the fields above */
+};
+
+#define GT_VMA_SLOTS 8 /* a power of two */
+
+/* A few VMAs of one process: those this unwind has met (gt_unwind_state), or
+ * those recently confirmed in the process (gt_unwind_vmas). The same layout
+ * for both, so that a process's entry in gt_unwind_vmas is created as a copy
+ * of its unwind's set in one update. */
+struct gt_vma_set {
+  gt_u64 busy;  /* last time bpf_find_vma returned -EBUSY here, 0: never */
+  gt_u32 count; /* this unwind: slots in use */
+  gt_u32 next;  /* this unwind: next slot to replace when all are in use */
+  struct gt_vma slot[GT_VMA_SLOTS];
+};
+
 /* The unwind in progress on this CPU. Not part of the ABI. */
 struct gt_unwind_state {
   gt_u64 pc; /* registers of the current frame */
@@ -117,6 +154,7 @@ struct gt_unwind_state {
   gt_u32 exact;  /* look the row up at pc, not pc - 1 (frame 0, after a signal frame) */
   gt_u32 reserved;
   struct gt_ustack stack;
+  struct gt_vma_set vmas; /* the VMAs this unwind has met */
 };
 
 struct {
@@ -134,6 +172,25 @@ struct {
   __type(key, gt_u64);
   __type(value, struct gt_ustack);
 } gt_ustacks SEC(".maps");
+
+/* Key of gt_unwind_vmas: a process and its address space (a new one after
+ * execve). */
+struct gt_vma_owner {
+  gt_u64 mm;
+  gt_u64 tgid;
+};
+
+/* VMAs recently confirmed by bpf_find_vma in each process, in any program.
+ * bpf_find_vma works once per interrupt: it releases the mmap lock through a
+ * per-CPU irq_work that only runs once the interrupt is over, and returns
+ * -EBUSY while that is pending. A perf_event sample gets one live lookup; the
+ * other VMAs of its stack come from here. Not part of the ABI. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 1024);
+  __type(key, struct gt_vma_owner);
+  __type(value, struct gt_vma_set);
+} gt_unwind_vmas SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -175,29 +232,262 @@ static __always_inline gt_u64 gt_hash_final(gt_u64 h)
   return h;
 }
 
-/* What the find_vma callback reports about the mapping that holds addr. */
-struct gt_vma_ctx {
-  gt_u64 addr;   /* in */
-  gt_u64 offset; /* file offset of addr */
-  gt_u64 dev;
-  gt_u64 ino;
-  gt_u64 file; /* 0: anonymous mapping (JIT code, stack, heap) */
-};
+/* ------------------------------------------------------------ VMAs */
+
+/* How long a VMA that bpf_find_vma returned is trusted without asking again,
+ * when bpf_find_vma is busy. The VMAs of code rarely change (dlclose, then
+ * another file mapped at the same address; execve gets a new key): a sample
+ * taken in that second may show frames of the old module. */
+#define GT_VMA_TRUST_NS 1000000000ull
+/* In a process whose lookups were busy during the last GT_VMA_TRUST_NS (it
+ * is sampled in interrupts), VMAs confirmed during the last GT_VMA_REFRESH_NS
+ * are used without asking bpf_find_vma: its one lookup per interrupt then
+ * goes to an older VMA of the stack, so that VMAs met only in outer frames
+ * (main, _start) are confirmed again before their GT_VMA_TRUST_NS are over. */
+#define GT_VMA_REFRESH_NS 200000000ull
+
+/* Hash of a VMA's fields, never 0 (an entry being written has check 0).
+ * Several CPUs write the entries of gt_unwind_vmas without a lock (tracing
+ * programs cannot take a bpf_spin_lock): a reader uses an entry only when its
+ * check matches its copy of the fields. */
+static __always_inline gt_u64 gt_vma_check(const struct gt_vma *v)
+{
+  /* Odd multipliers: a change of any one field always changes the sum. */
+  gt_u64 h = v->start * 0x9e3779b97f4a7c15ull + v->end * 0xc2b2ae3d27d4eb4full +
+             v->pgoff * 0x165667b19e3779f9ull + v->ino * 0xff51afd7ed558ccdull +
+             ((gt_u64)v->dev << 32 | v->file) * 0xc4ceb9fe1a85ec53ull +
+             v->time * 0x27d4eb2f165667c5ull;
+  return (h ^ (h >> 31)) | 1;
+}
 
 static long gt_vma_cb(void *task __attribute__((unused)), struct vm_area_struct___gt *vma,
-                      struct gt_vma_ctx *c)
+                      struct gt_vma *v)
 {
+  v->start = vma->vm_start;
+  v->end = vma->vm_end;
+  v->pgoff = vma->vm_pgoff;
   struct file___gt *f = vma->vm_file;
   if (!f)
     return 0;
   struct inode___gt *inode = f->f_inode;
   if (!inode)
     return 0;
-  c->offset = c->addr - vma->vm_start + ((gt_u64)vma->vm_pgoff << GT_PAGE_SHIFT);
-  c->ino = inode->i_ino;
-  c->dev = inode->i_sb->s_dev;
-  c->file = 1;
+  v->ino = inode->i_ino;
+  v->dev = inode->i_sb->s_dev;
+  v->file = 1;
   return 0;
+}
+
+/* The searches of a gt_vma_set, one slot per bpf_loop step. */
+struct gt_vma_find {
+  struct gt_vma_set *set;
+  gt_u64 addr;
+  gt_u64 since; /* gt_unwind_vmas: only entries confirmed since then */
+  gt_u32 found; /* this unwind: slot + 1; gt_unwind_vmas: 1 if v is set */
+  gt_u32 reserved;
+  struct gt_vma v; /* gt_unwind_vmas: the newest entry that holds addr */
+};
+
+/* This unwind's VMAs: written by this CPU only, no check needed. */
+static long gt_mine_step(gt_u32 i, struct gt_vma_find *f)
+{
+  if (i >= GT_VMA_SLOTS)
+    return 1;
+  const struct gt_vma *v = &f->set->slot[i];
+  if (f->addr - v->start < v->end - v->start) { /* start <= addr < end */
+    f->found = i + 1;
+    return 1;
+  }
+  return 0;
+}
+
+static long gt_proc_step(gt_u32 i, struct gt_vma_find *f)
+{
+  if (i >= GT_VMA_SLOTS)
+    return 1;
+  struct gt_vma c = f->set->slot[i];
+  /* Check exactly the values copied, not others written since. */
+  __asm__ volatile("" ::: "memory");
+  if (f->addr - c.start >= c.end - c.start || c.time < f->since)
+    return 0;
+  if (f->found && c.time <= f->v.time)
+    return 0;
+  if (gt_vma_check(&c) != c.check)
+    return 0;
+  f->v = c;
+  f->found = 1;
+  return 0;
+}
+
+/* The newest entry of the process's VMAs that holds addr and was confirmed
+ * since `since`, into out. */
+static __always_inline int gt_proc_find(struct gt_vma_set *proc, gt_u64 addr, gt_u64 since,
+                                        struct gt_vma *out)
+{
+  struct gt_vma_find f = {};
+  f.set = proc;
+  f.addr = addr;
+  f.since = since;
+  bpf_loop(GT_VMA_SLOTS, gt_proc_step, &f, 0);
+  if (!f.found)
+    return 0;
+  *out = f.v;
+  return 1;
+}
+
+/* Where a newly confirmed VMA goes in the process's VMAs: over an entry it
+ * overlaps (the same VMA, or one that is gone), else over the oldest. */
+struct gt_vma_place {
+  struct gt_vma_set *set;
+  gt_u64 start;
+  gt_u64 end;
+  gt_u64 oldest;
+  gt_u32 slot;
+  gt_u32 reserved;
+};
+
+static long gt_place_step(gt_u32 i, struct gt_vma_place *p)
+{
+  if (i >= GT_VMA_SLOTS)
+    return 1;
+  const struct gt_vma *v = &p->set->slot[i];
+  if (v->start < p->end && p->start < v->end) {
+    p->slot = i;
+    return 1;
+  }
+  gt_u64 time = v->time;
+  if (time < p->oldest) {
+    p->oldest = time;
+    p->slot = i;
+  }
+  return 0;
+}
+
+/* Records a VMA bpf_find_vma just returned in the process's VMAs. */
+static __always_inline void gt_proc_put(struct gt_vma_set *proc, const struct gt_vma *v)
+{
+  struct gt_vma_place p = {};
+  p.set = proc;
+  p.start = v->start;
+  p.end = v->end;
+  p.oldest = ~0ull;
+  bpf_loop(GT_VMA_SLOTS, gt_place_step, &p, 0);
+  struct gt_vma *d = &proc->slot[p.slot & (GT_VMA_SLOTS - 1)];
+  d->check = 0;
+  __asm__ volatile("" ::: "memory");
+  d->start = v->start;
+  d->end = v->end;
+  d->pgoff = v->pgoff;
+  d->ino = v->ino;
+  d->dev = v->dev;
+  d->file = v->file;
+  d->time = v->time;
+  __asm__ volatile("" ::: "memory");
+  d->check = v->check;
+}
+
+/* Records a VMA in this unwind's VMAs, over the oldest when all are used.
+ * Returns its slot. */
+static __always_inline gt_u32 gt_mine_put(struct gt_vma_set *mine, const struct gt_vma *v)
+{
+  gt_u32 i = mine->count;
+  if (i < GT_VMA_SLOTS)
+    mine->count = i + 1;
+  else
+    i = mine->next++;
+  i &= GT_VMA_SLOTS - 1;
+  mine->slot[i] = *v;
+  return i;
+}
+
+/* A VMA this unwind has not met yet. */
+struct gt_vma_miss {
+  gt_u64 addr; /* in */
+  gt_u32 slot; /* out: its slot in this unwind's VMAs */
+  gt_u32 stop; /* out: 0 or a stop reason */
+};
+
+/* Finds the VMA that holds m->addr through bpf_find_vma or, when that is
+ * busy, among the VMAs the process confirmed during the last
+ * GT_VMA_TRUST_NS; records it in this unwind's VMAs. A bpf_loop callback of
+ * one iteration: its paths end here, and the frame's step after it is
+ * checked once for all of them. */
+static long gt_vma_miss_cb(gt_u32 i __attribute__((unused)), struct gt_vma_miss *m)
+{
+  struct gt_unwind_state *st = gt_state();
+  if (!st) {
+    m->stop = GT_STOP_VMA_BUSY;
+    return 1;
+  }
+  struct gt_vma_set *mine = &st->vmas;
+  gt_u64 addr = m->addr;
+  struct task_struct___gt *task = (void *)bpf_get_current_task_btf();
+  struct gt_vma_owner owner = {};
+  owner.mm = (gt_u64)task->mm;
+  owner.tgid = bpf_get_current_pid_tgid() >> 32;
+  struct gt_vma_set *proc = bpf_map_lookup_elem(&gt_unwind_vmas, &owner);
+  if (!proc) {
+    /* The process's first VMA. This unwind's VMAs, if any, all come from
+     * bpf_find_vma (the unused slots have check 0). */
+    bpf_map_update_elem(&gt_unwind_vmas, &owner, mine, BPF_NOEXIST);
+    proc = bpf_map_lookup_elem(&gt_unwind_vmas, &owner);
+    if (!proc) { /* rare: the map could not take it (in an interrupt) */
+      m->stop = GT_STOP_VMA_BUSY;
+      return 1;
+    }
+  }
+  gt_u64 now = bpf_ktime_get_ns();
+  struct gt_vma v = {};
+  int found = gt_proc_find(proc, addr, now - GT_VMA_TRUST_NS, &v), live = 0;
+  /* In a process whose lookups were busy lately (sampled in interrupts), a
+   * VMA confirmed during the last GT_VMA_REFRESH_NS is used as is. */
+  int fresh = found && now - v.time < GT_VMA_REFRESH_NS && now - proc->busy < GT_VMA_TRUST_NS;
+  if (!mine->busy && !fresh) {
+    struct gt_vma w = {};
+    long err = bpf_find_vma((void *)task, addr, gt_vma_cb, &w, 0);
+    if (err == -GT_ENOENT) {
+      m->stop = GT_STOP_NO_MAPPING;
+      return 1;
+    }
+    if (err) { /* -EBUSY: in an interrupt after another lookup, or the mmap lock is taken */
+      mine->busy = now;
+      proc->busy = now;
+    } else {
+      w.time = now;
+      w.check = gt_vma_check(&w);
+      v = w;
+      found = live = 1;
+    }
+  }
+  if (!found) {
+    m->stop = GT_STOP_VMA_BUSY;
+    return 1;
+  }
+  m->slot = gt_mine_put(mine, &v);
+  m->stop = 0;
+  if (live)
+    gt_proc_put(proc, &v);
+  return 1;
+}
+
+/* The VMA that holds addr, in this unwind's VMAs (*slot). Returns 0 or a stop
+ * reason. */
+static __always_inline int gt_vma_get(struct gt_unwind_state *st, gt_u64 addr, gt_u32 *slot)
+{
+  struct gt_vma_find f = {};
+  f.set = &st->vmas;
+  f.addr = addr;
+  bpf_loop(st->vmas.count, gt_mine_step, &f, 0);
+  if (f.found) {
+    *slot = f.found - 1;
+    return 0;
+  }
+  struct gt_vma_miss m = {};
+  m.addr = addr;
+  m.stop = GT_STOP_VMA_BUSY;
+  bpf_loop(1, gt_vma_miss_cb, &m, 0);
+  *slot = m.slot;
+  return m.stop;
 }
 
 /* Asks the runtime for the table of a module it has not loaded yet. */
@@ -333,19 +623,18 @@ static __always_inline int gt_table_step(struct gt_unwind_state *st, int first, 
   /* A return address points after the call, maybe already into the next
    * function's row: look up the call itself. */
   gt_u64 addr = st->exact ? pc : pc - 1;
-  struct gt_vma_ctx vc = {};
-  vc.addr = addr;
-  long err = bpf_find_vma(bpf_get_current_task_btf(), addr, gt_vma_cb, &vc, 0);
-  if (err == -GT_ENOENT)
+  gt_u32 slot = 0;
+  int stop = gt_vma_get(st, addr, &slot);
+  if (stop)
+    return stop;
+  const struct gt_vma *vma = &st->vmas.slot[slot & (GT_VMA_SLOTS - 1)];
+  if (!vma->file)
     return GT_STOP_NO_MAPPING;
-  if (err) /* -EBUSY: mmap lock contended */
-    return GT_STOP_READ_ERROR;
-  if (!vc.file)
-    return GT_STOP_NO_MAPPING;
+  gt_u64 offset = addr - vma->start + (vma->pgoff << GT_PAGE_SHIFT);
 
   struct gt_module_key key = {};
-  key.dev = vc.dev;
-  key.ino = vc.ino;
+  key.dev = vma->dev;
+  key.ino = vma->ino;
   const struct gt_module_info *info = bpf_map_lookup_elem(&gt_unwind_modules, &key);
   if (!info) {
     gt_request(pc, &key);
@@ -362,7 +651,7 @@ static __always_inline int gt_table_step(struct gt_unwind_state *st, int first, 
   const struct gt_unwind_row *row = NULL;
   void *rows = nrows ? bpf_map_lookup_elem(&gt_unwind_rows, &key) : NULL;
   if (rows) {
-    gt_u32 upto = gt_rows_upto(rows, nrows, vc.offset);
+    gt_u32 upto = gt_rows_upto(rows, nrows, offset);
     if (upto) {
       gt_u32 idx = upto - 1;
       row = bpf_map_lookup_elem(rows, &idx);
@@ -447,6 +736,17 @@ int gt_unwind_begin(gt_u64 ip, gt_u64 sp, gt_u64 bp, gt_u32 flags, gt_u32 body)
   st->stack.stop = ip ? GT_STOP_NONE : GT_STOP_COMPLETE;
   /* Stale frames of an earlier unwind must not reach gt_ustacks. */
   __builtin_memset(st->stack.frames, 0, sizeof(st->stack.frames));
+  /* VMAs of an earlier unwind (maybe of another process) must not reach
+   * gt_unwind_vmas either: gt_proc_put copies the whole set. (Volatile: clang
+   * would merge these stores and the memset above into a memset too long for
+   * the BPF backend to expand.) */
+  struct gt_vma_set *mine = &st->vmas;
+  *(volatile gt_u64 *)&mine->busy = 0;
+  *(volatile gt_u32 *)&mine->count = 0;
+  *(volatile gt_u32 *)&mine->next = 0;
+#pragma unroll
+  for (int i = 0; i < GT_VMA_SLOTS; i++)
+    *(volatile gt_u64 *)&mine->slot[i].check = 0;
   return 0;
 }
 

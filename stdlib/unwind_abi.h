@@ -97,6 +97,10 @@ enum gt_stop_reason {
   GT_STOP_READ_ERROR = 5,  /* reading the user stack failed */
   GT_STOP_NO_MODULE = 6,   /* the module's table is not loaded (requested) */
   GT_STOP_NO_MAPPING = 7,  /* pc is not in a file mapping (JIT, anonymous) */
+  GT_STOP_VMA_BUSY = 8,    /* the VMA of pc could not be looked up: bpf_find_vma
+                              was busy (a second lookup in one interrupt, e.g.
+                              perf_event sampling) and the process had no
+                              recently confirmed VMA there */
 };
 
 /* A finished stack, the value of gt_ustacks (key: u64 hash of the frames,

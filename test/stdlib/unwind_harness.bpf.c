@@ -59,6 +59,14 @@ struct {
   __type(value, struct gt_harness_out);
 } gt_harness_out SEC(".maps");
 
+/* Events per stack (gt_unwind_result(), 0: none), like @[ustack] = count(). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u64);
+  __type(value, __u64);
+} gt_harness_counts SEC(".maps");
+
 #define GT_SLOT_STAGE 0
 #define GT_SLOT_BODY 1
 
@@ -94,10 +102,16 @@ static __always_inline int gt_harness_body_common(void)
 {
   __u32 zero = 0;
   struct gt_harness_out *out = bpf_map_lookup_elem(&gt_harness_out, &zero);
+  __u64 id = gt_unwind_result();
   if (out) {
-    out->id = gt_unwind_result();
+    out->id = id;
     __sync_fetch_and_add(&out->events, 1);
   }
+  __u64 one = 1, *count = bpf_map_lookup_elem(&gt_harness_counts, &id);
+  if (!count && bpf_map_update_elem(&gt_harness_counts, &id, &one, BPF_NOEXIST))
+    count = bpf_map_lookup_elem(&gt_harness_counts, &id); /* inserted meanwhile */
+  if (count)
+    __sync_fetch_and_add(count, 1);
   struct gt_harness_cfg *cfg = gt_harness_cfg_get();
   /* Stopping the process keeps its mappings for the loader to read. */
   if (cfg && cfg->stop_signal)
@@ -196,14 +210,42 @@ int gt_harness_tp_body(void *ctx __attribute__((unused)))
   return gt_harness_body_common();
 }
 
-/* ---------------------------------------------- PERF_EVENT program */
+/* ---------------------------------------------- PERF_EVENT programs */
 
-/* One stage inline, without a chain: proves the helpers and CO-RE accesses
- * are allowed in this program type too. */
+int gt_harness_pe_stage(void *ctx);
+int gt_harness_pe_body(void *ctx);
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, 2);
+  __uint(key_size, sizeof(__u32));
+  __array(values, int(void *));
+} gt_harness_pe_progs SEC(".maps") = {
+    .values = {[GT_SLOT_STAGE] = (void *)&gt_harness_pe_stage, [GT_SLOT_BODY] = (void *)&gt_harness_pe_body},
+};
+
+/* A sampling event (profile:hz): the task's user registers, in an interrupt
+ * where bpf_find_vma works once. */
 SEC("perf_event")
-int gt_harness_perf_event(void *ctx __attribute__((unused)))
+int gt_harness_perf_event(void *ctx)
 {
-  if (gt_unwind_begin_current(GT_UNWIND_AUTO, 0) == 0)
-    gt_unwind_stage();
+  if (gt_harness_other_process())
+    return 0;
+  if (gt_unwind_begin_current(gt_harness_flags() & ~GT_UNWIND_AT_ENTRY, GT_SLOT_BODY))
+    return 0;
+  bpf_tail_call(ctx, &gt_harness_pe_progs, GT_SLOT_STAGE);
   return 0;
+}
+
+SEC("perf_event")
+int gt_harness_pe_stage(void *ctx)
+{
+  GT_HARNESS_STAGE(ctx, gt_harness_pe_progs);
+  return 0;
+}
+
+SEC("perf_event")
+int gt_harness_pe_body(void *ctx __attribute__((unused)))
+{
+  return gt_harness_body_common();
 }

@@ -1,8 +1,8 @@
 // Runs the unwinder harness (test/stdlib/unwind_harness.bpf.c) on a live
 // process and prints the stack it recorded, symbolized:
 //
-//   gt_unwind_loader OBJ MODE FUNC [--tracepoint] [--no-entry] [--table FILE=ROWS[:fp]]...
-//                    [--module FILE:fp]... -- TARGET [ARGS...]
+//   gt_unwind_loader OBJ MODE FUNC [--tracepoint | --perf | --bench] [--no-entry] [--vmas]
+//                    [--table FILE=ROWS[:fp]]... [--module FILE:fp]... -- TARGET [ARGS...]
 //   gt_unwind_loader --verify OBJ MAX_INSNS
 //
 // --verify loads every program of OBJ and prints how many instructions the
@@ -15,6 +15,14 @@
 // With --tracepoint, FUNC is a syscall tracepoint (CATEGORY:NAME) instead:
 // the harness's tracepoint entry unwinds from the process's user registers
 // (gt_unwind_begin_current).
+// With --perf, FUNC is HZ:WARMUP_MS:RUN_MS: the harness's perf_event entry
+// samples TARGET (cpu-clock, HZ per second; in an interrupt, where
+// bpf_find_vma works once per sample) and the loader reports the samples of
+// the RUN_MS after the first WARMUP_MS (see report_samples), then kills it.
+// With --bench, the uprobe runs on every call of FUNC until TARGET exits
+// (no SIGSTOP); the loader reports the samples and the BPF run time per event.
+// --vmas checks the unwinder's per-process VMA cache (gt_unwind_vmas) against
+// /proc/PID/maps at the end (see report_vmas).
 // --table loads a module's rows (a file written by cfi_rows.py) into
 // gt_unwind_rows/gt_unwind_modules; --module registers a module without rows.
 // Output (for FileCheck):
@@ -28,8 +36,10 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <linux/perf_event.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,7 +50,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <algorithm>
+#include <chrono>
 #include <map>
+#include <thread>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -74,7 +87,8 @@ struct HarnessOut {
 
 const char *stop_name(uint32_t stop) {
   static const char *const names[] = {"none",       "complete",  "depth",     "no-cfi",
-                                      "unsupported", "read-error", "no-module", "no-mapping"};
+                                      "unsupported", "read-error", "no-module", "no-mapping",
+                                      "vma-busy"};
   return stop < sizeof names / sizeof names[0] ? names[stop] : "?";
 }
 
@@ -260,6 +274,140 @@ int on_request(void *ctx, void *data, size_t size) {
   return 0;
 }
 
+// Must match struct gt_vma, gt_vma_set and gt_vma_owner in stdlib/unwind.bpf.c
+// (not part of the ABI: report_vmas finds entries that differ).
+struct Vma {
+  uint64_t start, end, pgoff, ino;
+  uint32_t dev, file;
+  uint64_t time, check;
+};
+constexpr int kVmaSlots = 8;
+struct VmaSet {
+  uint64_t busy;
+  uint32_t count, next;
+  Vma slot[kVmaSlots];
+};
+struct VmaOwner {
+  uint64_t mm, tgid;
+};
+
+// gt_vma_check in stdlib/unwind.bpf.c.
+uint64_t vma_check(const Vma &v) {
+  uint64_t h = v.start * 0x9e3779b97f4a7c15ull + v.end * 0xc2b2ae3d27d4eb4full +
+               v.pgoff * 0x165667b19e3779f9ull + v.ino * 0xff51afd7ed558ccdull +
+               (uint64_t(v.dev) << 32 | v.file) * 0xc4ceb9fe1a85ec53ull + v.time * 0x27d4eb2f165667c5ull;
+  return (h ^ (h >> 31)) | 1;
+}
+
+// The VMAs the unwinder keeps for `pid`: each valid entry must be a mapping
+// of /proc/PID/maps as it is now (same range, offset, device and inode).
+//   vmas: N                 (valid entries; a line per entry follows)
+//   vma: BASENAME            (sorted, [anon] for anonymous mappings)
+//   vmas not in maps: N
+//   vmas busy: yes|no        (bpf_find_vma was busy in this process)
+void report_vmas(bpf_object *obj, pid_t pid, const std::vector<Mapping> &maps) {
+  int fd = bpf_object__find_map_fd_by_name(obj, "gt_unwind_vmas");
+  if (fd < 0) die("no gt_unwind_vmas map");
+  std::vector<std::string> names;
+  int wrong = 0;
+  bool busy = false;
+  VmaOwner key{}, next{};
+  bool first = true;
+  while (bpf_map_get_next_key(fd, first ? nullptr : &key, &next) == 0) {
+    first = false;
+    key = next;
+    VmaSet set{};
+    if (key.tgid != uint64_t(pid) || bpf_map_lookup_elem(fd, &key, &set) != 0) continue;
+    busy |= set.busy != 0;
+    for (const Vma &v : set.slot) {
+      if (v.check != vma_check(v)) continue;
+      const Mapping *found = nullptr;
+      for (const Mapping &m : maps)
+        if (m.start == v.start && m.end == v.end && m.offset == v.pgoff << 12 &&
+            (v.file ? m.dev == v.dev && m.ino == v.ino : m.ino == 0))
+          found = &m;
+      if (!found) {
+        wrong++;
+        std::printf("vma not in maps: %lx-%lx pgoff %lx dev %x ino %lu\n", (unsigned long)v.start,
+                    (unsigned long)v.end, (unsigned long)v.pgoff, v.dev, (unsigned long)v.ino);
+        continue;
+      }
+      names.push_back(v.file ? basename_of(found->path) : "[anon]");
+    }
+  }
+  std::sort(names.begin(), names.end());
+  std::printf("vmas: %zu\n", names.size());
+  for (const std::string &n : names) std::printf("vma: %s\n", n.c_str());
+  std::printf("vmas not in maps: %d\n", wrong);
+  std::printf("vmas busy: %s\n", busy ? "yes" : "no");
+}
+
+std::map<uint64_t, uint64_t> read_counts(bpf_object *obj) {
+  int fd = bpf_object__find_map_fd_by_name(obj, "gt_harness_counts");
+  std::map<uint64_t, uint64_t> counts;
+  uint64_t key = 0, next = 0, value = 0;
+  bool first = true;
+  while (bpf_map_get_next_key(fd, first ? nullptr : &key, &next) == 0) {
+    first = false;
+    key = next;
+    if (bpf_map_lookup_elem(fd, &key, &value) == 0) counts[key] = value;
+  }
+  return counts;
+}
+
+// The events counted between two read_counts, by how their stacks ended:
+//   samples: N
+//   complete: P%            (of N, rounded down)
+//   stop REASON: N          (one line per reason met, "none" for no stack)
+//   complete stacks: N      (distinct)
+// Before them (with maps): each distinct incomplete stack (REASON: FRAMES...)
+// and each complete one that is wrong (complete but not from _start through
+// main: FRAMES...).
+// Without maps (the target has exited), the frames are not checked.
+void report_samples(bpf_object *obj, const std::map<uint64_t, uint64_t> &before,
+                    const std::map<uint64_t, uint64_t> &after, const std::vector<Mapping> &maps) {
+  int ustacks = bpf_object__find_map_fd_by_name(obj, "gt_ustacks");
+  std::map<std::string, std::unique_ptr<Symbols>> cache;
+  std::map<uint32_t, uint64_t> by_stop;
+  uint64_t total = 0, complete_stacks = 0;
+  for (const auto &[id, n] : after) {
+    auto it = before.find(id);
+    uint64_t delta = n - (it == before.end() ? 0 : it->second);
+    if (!delta) continue;
+    total += delta;
+    gt_ustack stack{};
+    if (id == 0 || bpf_map_lookup_elem(ustacks, &id, &stack) != 0) {
+      by_stop[GT_STOP_NONE] += delta;
+      continue;
+    }
+    by_stop[stack.stop] += delta;
+    if (maps.empty()) continue;
+    if (stack.stop != GT_STOP_COMPLETE) {
+      std::printf("%s:", stop_name(stack.stop));
+      for (uint32_t f = 0; f < stack.len && f < GT_UNWIND_MAX_FRAMES; f++)
+        std::printf(" %s", symbolize(stack.frames[f], maps, cache).c_str());
+      std::printf("\n");
+      continue;
+    }
+    complete_stacks++;
+    std::vector<std::string> frames;
+    bool has_main = false;
+    for (uint32_t f = 0; f < stack.len && f < GT_UNWIND_MAX_FRAMES; f++) {
+      frames.push_back(symbolize(stack.frames[f], maps, cache));
+      has_main |= frames.back() == "main";
+    }
+    if (!has_main || frames.empty() || frames.back() != "_start") {
+      std::printf("complete but not from _start through main:");
+      for (const std::string &f : frames) std::printf(" %s", f.c_str());
+      std::printf("\n");
+    }
+  }
+  std::printf("samples: %lu\n", (unsigned long)total);
+  std::printf("complete: %lu%%\n", (unsigned long)(total ? by_stop[GT_STOP_COMPLETE] * 100 / total : 0));
+  for (const auto &[stop, n] : by_stop) std::printf("stop %s: %lu\n", stop_name(stop), (unsigned long)n);
+  std::printf("complete stacks: %lu\n", (unsigned long)complete_stacks);
+}
+
 int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap) {
   return level == LIBBPF_WARN ? std::vfprintf(stderr, fmt, ap) : 0;
 }
@@ -303,12 +451,18 @@ int main(int argc, char **argv) {
     bool fp;
   };
   std::vector<ModuleArg> modules;
-  bool tracepoint = false;
+  bool tracepoint = false, perf = false, bench = false, vmas = false;
   int i = 4;
   for (; i < argc && std::strcmp(argv[i], "--") != 0; i++) {
     std::string a = argv[i];
     if (a == "--tracepoint") {
       tracepoint = true;
+    } else if (a == "--perf") {
+      perf = true;
+    } else if (a == "--bench") {
+      bench = true;
+    } else if (a == "--vmas") {
+      vmas = true;
     } else if (a == "--no-entry") {
       flags &= ~GT_UNWIND_AT_ENTRY;
     } else if ((a == "--table" || a == "--module") && i + 1 < argc) {
@@ -331,6 +485,13 @@ int main(int argc, char **argv) {
     }
   }
   if (i + 1 >= argc) die("no target after --");
+  if (tracepoint + perf + bench > 1) die("--tracepoint, --perf and --bench exclude each other");
+  unsigned long hz = 0, warmup_ms = 0, run_ms = 0;
+  if (perf) {
+    if (std::sscanf(func.c_str(), "%lu:%lu:%lu", &hz, &warmup_ms, &run_ms) != 3 || !hz)
+      die("--perf: FUNC is HZ:WARMUP_MS:RUN_MS");
+    flags &= ~GT_UNWIND_AT_ENTRY;
+  }
   char **target_argv = argv + i + 1;
 
   libbpf_set_print(libbpf_quiet);
@@ -360,11 +521,25 @@ int main(int argc, char **argv) {
   }
   close(go[0]);
 
-  HarnessCfg cfg{flags, SIGSTOP, uint32_t(child), 0};
+  HarnessCfg cfg{flags, perf || bench ? 0u : uint32_t(SIGSTOP), uint32_t(child), 0};
   if (bpf_map_update_elem(bpf_object__find_map_fd_by_name(obj, "gt_harness_cfg"), &zero, &cfg, BPF_ANY))
     die("gt_harness_cfg: %s", strerror(errno));
   bpf_link *link;
-  if (tracepoint) {
+  int stats_fd = -1;
+  if (perf) {
+    perf_event_attr attr{};
+    attr.size = sizeof attr;
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.config = PERF_COUNT_SW_CPU_CLOCK;
+    attr.freq = 1;
+    attr.sample_freq = hz;
+    int pfd = int(syscall(SYS_perf_event_open, &attr, child, -1, -1, PERF_FLAG_FD_CLOEXEC));
+    if (pfd < 0) {
+      kill(child, SIGKILL);
+      die("perf_event_open: %s", strerror(errno));
+    }
+    link = bpf_program__attach_perf_event(bpf_object__find_program_by_name(obj, "gt_harness_perf_event"), pfd);
+  } else if (tracepoint) {
     size_t colon = func.find(':');
     if (colon == std::string::npos) die("--tracepoint: FUNC is CATEGORY:NAME");
     link = bpf_program__attach_tracepoint(bpf_object__find_program_by_name(obj, "gt_harness_tracepoint"),
@@ -378,10 +553,59 @@ int main(int argc, char **argv) {
     kill(child, SIGKILL);
     die("attach %s: %s", func.c_str(), strerror(errno));
   }
+  if (bench) {
+    stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+    if (stats_fd < 0) die("bpf_enable_stats: %s", strerror(errno));
+  }
   if (write(go[1], "x", 1) != 1) die("pipe write: %s", strerror(errno));
   close(go[1]);
 
   int status = 0;
+  if (perf || bench) {
+    std::map<uint64_t, uint64_t> before;
+    std::vector<Mapping> maps;
+    if (perf) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(warmup_ms));
+      before = read_counts(obj);
+      std::this_thread::sleep_for(std::chrono::milliseconds(run_ms));
+      if (waitpid(child, &status, WNOHANG) != 0) die("the target ended (status 0x%x) while sampled", status);
+      maps = read_maps(child);
+    } else {
+      if (waitpid(child, &status, 0) != child) die("waitpid: %s", strerror(errno));
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die("the target failed (status 0x%x)", status);
+    }
+    // Symbolizing needs the live process: --bench only counts.
+    report_samples(obj, before, read_counts(obj), maps);
+    if (bench) {
+      HarnessOut out{};
+      bpf_map_lookup_elem(bpf_object__find_map_fd_by_name(obj, "gt_harness_out"), &zero, &out);
+      uint64_t ns = 0, runs = 0;
+      for (const char *name : {"gt_harness_uprobe", "gt_harness_stage", "gt_harness_body"}) {
+        bpf_prog_info info{};
+        uint32_t len = sizeof info;
+        if (bpf_obj_get_info_by_fd(bpf_program__fd(bpf_object__find_program_by_name(obj, name)), &info, &len))
+          die("prog info: %s", strerror(errno));
+        ns += info.run_time_ns;
+        runs += info.run_cnt;
+      }
+      std::printf("events: %lu\n", (unsigned long)out.events);
+      std::printf("programs run: %lu\n", (unsigned long)runs);
+      std::printf("ns/event: %lu\n", (unsigned long)(out.events ? ns / out.events : 0));
+      close(stats_fd);
+    }
+    if (vmas) {
+      if (perf)
+        report_vmas(obj, child, maps);
+      else
+        std::printf("--vmas: the target has exited\n");
+    }
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+    bpf_link__destroy(link);
+    bpf_object__close(obj);
+    return 0;
+  }
+
   if (waitpid(child, &status, WUNTRACED) != child) die("waitpid: %s", strerror(errno));
   if (!WIFSTOPPED(status)) die("the target ended (status 0x%x) without hitting %s", status, func.c_str());
 
@@ -411,6 +635,7 @@ int main(int argc, char **argv) {
   if (!rb) die("ring buffer: %s", strerror(errno));
   ring_buffer__consume(rb);
   ring_buffer__free(rb);
+  if (vmas) report_vmas(obj, child, maps);
 
   kill(child, SIGKILL);
   waitpid(child, &status, 0);
