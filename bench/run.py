@@ -13,12 +13,17 @@ for bpftrace, and the ratio tracerun / bpftrace.
   (c) start to probes attached: from starting the tracer to the moment its
       `-c` command (test/programs/stamp.c) runs, which both tracers allow only
       once every probe is attached;
-  (d) peak RSS of the tracer during (c).
+  (d) peak RSS of the tracer during (c);
+  (e) per-hit cost of `@[ustack] = count()` at stack depths 10 and 100
+      (test/programs/unwind_target.c): with frame pointers (unwind_fp) and
+      without (unwind_gcc: tracerun unwinds with DWARF CFI in BPF; bpftrace
+      can only walk frame pointers, so its stacks there are truncated).
 
 The loop target (test/programs/loop.c) times its own calls and reports them
 on stderr (GT_LOOP_TIME=1), so tracer start-up never counts in (a) and (b).
 
 Usage: bench/run.py [--build-dir DIR] [--runs N] [--quick] [--only tracerun|bpftrace]
+                    [--rows SUBSTRING]
 Needs root. Only the Python standard library.
 """
 import argparse
@@ -80,7 +85,8 @@ def run_traced(tool, script, target_argv, workdir, tag, stdout_path=None):
 
 def untraced_ns(target_argv):
     env = dict(os.environ, GT_LOOP_TIME="1")
-    r = subprocess.run(target_argv, stderr=subprocess.PIPE, text=True, env=env, check=True)
+    r = subprocess.run(target_argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                       env=env, check=True)
     return int(re.search(r"loop_ns=(\d+)", r.stderr).group(1))
 
 
@@ -104,10 +110,11 @@ def fmt_kb(kb):
 
 # ------------------------------------------------------------------ measurements
 
-def per_hit_sample(tool, script, prog, n, workdir, tag):
+def per_hit_sample(tool, script, prog, n, workdir, tag, argv=None):
     """One sample of (traced - untraced) / n; the untraced time is measured
-    right before, so slow drifts of the machine cancel out."""
-    target = [prog, str(n)]
+    right before, so slow drifts of the machine cancel out. The target runs
+    as `argv + [n]` (default: prog n)."""
+    target = (argv or [prog]) + [str(n)]
     base = median([untraced_ns(target) for _ in range(3)])
     ns, _, _ = run_traced(tool, script, target, workdir, tag)
     return max(0.0, (ns - base) / n), 0
@@ -166,6 +173,7 @@ def main():
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="smaller N (for a smoke test)")
     ap.add_argument("--only", choices=["tracerun", "bpftrace"], help="run one side only")
+    ap.add_argument("--rows", help="run only the measurements whose label contains this")
     a = ap.parse_args()
     if a.runs < 1:
         die("--runs must be >= 1")
@@ -219,6 +227,16 @@ def main():
         ("(b) printf per event, -O0, per hit",
          lambda t, w, tag: printf_sample(t, loop0, nprintf, w, tag)),
     ]
+    nstack = 20000 if not a.quick else 2000
+    for depth in (10, 100):
+        for prog, how in (("unwind_fp", "frame pointers"), ("unwind_gcc", "no frame pointers")):
+            path = os.path.join(progdir, prog)
+            script = "uprobe:%s:on_compare { @[ustack] = count(); }" % path
+            rows.append(("(e) @[ustack] = count(), depth %d, %s" % (depth, how),
+                         lambda t, w, tag, s=script, p=path, d=depth:
+                         per_hit_sample(t, s, p, nstack, w, tag, [p, str(d)])))
+    if a.rows:
+        rows = [r for r in rows if a.rows in r[0]]
 
     results = {}   # (row, tool) -> (value, note)
     rss = {}
@@ -252,7 +270,8 @@ def main():
                         note = "0 lost" if lost[t.name] == 0 else "LOST %d of %d" % (lost[t.name], nprintf)
                     results[(label, t.name)] = (median(samples[t.name]), note)
         label = "(c) start to probes attached"
-        for t in tools:
+        measure_attach = not a.rows or a.rows in label or a.rows in "(d) peak RSS"
+        for t in (tools if measure_attach else []):
             if not t.ok:
                 results[(label, t.name)] = (None, t.note)
                 rss[t.name] = (None, t.note)
@@ -265,7 +284,8 @@ def main():
             except Exception as e:
                 results[(label, t.name)] = (None, "failed: %s" % str(e)[:120])
                 rss[t.name] = (None, "")
-        rows.append((label, None))
+        if measure_attach:
+            rows.append((label, None))
 
     # ------------------------------------------------------------ table
     names = [t.name for t in tools]
@@ -303,7 +323,8 @@ def main():
                 continue
             v = rss.get(n, (None, ""))[0]
             line.append("%.2fx" % (v / bv) if v is not None and bv else "n/a")
-    table.append(line)
+    if measure_attach:
+        table.append(line)
 
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     print()

@@ -66,6 +66,13 @@ uint64_t u64_at(const uint8_t *p) {
   return v;
 }
 
+// " (file:line)" of a source frame; "" when the file is unknown.
+std::string source_text(const SourceFrame &f) {
+  if (f.file.empty())
+    return "";
+  return " (" + f.file + (f.line ? ":" + std::to_string(f.line) : std::string()) + ")";
+}
+
 }  // namespace
 
 std::string format_ksym(uint64_t addr, Symbolizer *sym, bool offset) {
@@ -94,17 +101,31 @@ std::string format_stack(int64_t id, bool user, uint32_t pid, uint32_t limit, in
   std::string out = "\n";
   std::string pad(size_t(indent > 0 ? indent : 0), ' ');
   uint32_t n = 0;
+  // The frame under a signal frame was interrupted, not calling: its own
+  // address is its line (glibc's x86-64 sigreturn trampoline).
+  bool after_signal = false;
   for (uint64_t a : addrs) {
     if (!a || (limit && n >= limit))
       break;
     n++;
     char hex[24];
     snprintf(hex, sizeof hex, "%llx", (unsigned long long)a);
+    std::vector<SourceFrame> src;
     if (mode == Mode::Raw) {
       out += hex;
+    } else if (mode == Mode::Bpftrace && user &&
+               sym->user_source(a, pid, n > 1 && !after_signal, src) && !src.empty()) {
+      for (const SourceFrame &f : src)
+        if (f.inlined)
+          out += pad + f.function + source_text(f) + " [inlined]\n";
+      std::string name = format_usym(a, pid, sym, true);
+      after_signal = name.compare(0, 13, "__restore_rt+") == 0;
+      out += pad + name + source_text(src.back());
     } else {
       out += mode == Mode::Perf ? "\t" + std::string(hex) + " " : pad;
-      out += user ? format_usym(a, pid, sym, true) : format_ksym(a, sym, true);
+      std::string name = user ? format_usym(a, pid, sym, true) : format_ksym(a, sym, true);
+      after_signal = user && name.compare(0, 13, "__restore_rt+") == 0;
+      out += name;
       std::string module;
       if (mode == Mode::Perf && user)
         out += sym->user_module(a, pid, module) ? " (" + module + ")" : " ([unknown])";
@@ -314,7 +335,9 @@ void append_format(std::string &out, const char *fmt, ...) {
   out.resize(old + n);
 }
 
-PrintfFormatter::PrintfFormatter(const meta::Printf &p) : args_(p.args), offsets_(p.offsets) {
+PrintfFormatter::PrintfFormatter(const meta::Printf &p)
+    : args_(p.args), offsets_(p.offsets), payload_size_(p.payload_size),
+      error_mask_(p.error_mask) {
   const std::string &f = p.format;
   std::string lit;
   int next_arg = 0;
@@ -408,6 +431,9 @@ PrintfFormatter::PrintfFormatter(const meta::Printf &p) : args_(p.args), offsets
 
 void PrintfFormatter::format(const uint8_t *payload, size_t size, std::string &out,
                              Symbolizer *sym) const {
+  uint64_t failed = 0;
+  if (error_mask_ && size >= size_t(payload_size_) + 8)
+    failed = read_int(payload + payload_size_, 8, false);
   for (const Piece &p : pieces_) {
     if (!p.conv) {
       out += p.text;
@@ -415,6 +441,10 @@ void PrintfFormatter::format(const uint8_t *payload, size_t size, std::string &o
     }
     if (p.arg < 0 || size_t(p.arg) >= args_.size()) {
       out += "<?>";
+      continue;
+    }
+    if (p.arg < 64 && (failed >> p.arg) & 1) {
+      out += "<read error>";
       continue;
     }
     const meta::Type &t = args_[p.arg];

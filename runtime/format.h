@@ -12,6 +12,14 @@
 
 namespace gt::rt {
 
+// A source location of a user address (tracerun --stack-lines), from DWARF.
+struct SourceFrame {
+  std::string function;  // demangled; "" when DWARF does not name it
+  std::string file;      // as the line table names it; "" when unknown
+  uint32_t line = 0;     // 0 when unknown
+  bool inlined = false;  // a function inlined at the address
+};
+
 // What the values of the kinds Ksym, Usym, Kstack, Ustack and Timestamp
 // refer to, outside the record: symbol tables, the gt_stacks map, the boot
 // time. The session implements it (runtime/symbolizer.h); tests use fakes.
@@ -31,6 +39,16 @@ public:
                      std::string &incomplete) = 0;
   // The file mapped at `addr` in process `pid` (perf stack mode).
   virtual bool user_module(uint64_t addr, uint32_t pid, std::string &path) { return false; }
+  // --stack-lines: where user address `addr` of process `pid` is in the
+  // source. `frames`: the functions inlined there (inlined = true),
+  // innermost first, then the location in the function containing them.
+  // `call`: `addr` is a return address (every stack frame but the first),
+  // so the call's location is wanted (that of addr - 1, as gdb does). False
+  // when source lines are off or unknown for `addr`.
+  virtual bool user_source(uint64_t addr, uint32_t pid, bool call,
+                           std::vector<SourceFrame> &frames) {
+    return false;
+  }
   // CLOCK_REALTIME minus CLOCK_BOOTTIME, in nanoseconds.
   virtual int64_t boot_to_wall_ns() = 0;
 };
@@ -66,6 +84,13 @@ std::string format_usym(uint64_t addr, uint32_t pid, Symbolizer *sym, bool offse
 // ending with "\n". `limit` frames at most (0: all). A stack that ends early
 // says why on one more line: "[incomplete: REASON]". bpftrace's other modes:
 // perf "\tADDR sym+off (module)" and raw "ADDR", ADDR in hex without 0x.
+// When the symbolizer knows the source of a user frame (user_source(),
+// --stack-lines), that frame prints as "sym+off (file:line)", preceded by
+// one line "name (file:line) [inlined]" per function inlined there,
+// innermost first; `limit` counts addresses, not these lines. Frames after
+// the first are return addresses (user_source()'s `call`), except the one
+// under __restore_rt (a signal frame), which was interrupted. The perf and
+// raw modes never print source.
 std::string format_stack(int64_t id, bool user, uint32_t pid, uint32_t limit, int indent,
                          Symbolizer *sym,
                          meta::Type::StackMode mode = meta::Type::StackMode::Bpftrace);
@@ -95,7 +120,9 @@ public:
   explicit PrintfFormatter(const meta::Printf &p);
 
   // Appends the text for one record. `payload` is what follows the 8-byte
-  // event header; arguments that would lie past `size` print as "<?>".
+  // event header; arguments that would lie past `size` print as "<?>", and
+  // those whose memory read failed (the record's error mask) as
+  // "<read error>".
   // %s prints any value as value_to_string does; %r prints buf() values.
   void format(const uint8_t *payload, size_t size, std::string &out,
               Symbolizer *sym = nullptr) const;
@@ -116,6 +143,8 @@ private:
   std::vector<Piece> pieces_;
   std::vector<meta::Type> args_;
   std::vector<uint32_t> offsets_;
+  uint32_t payload_size_ = 0;
+  bool error_mask_ = false;
 };
 
 // Appends printf(fmt, ...) to `out` (helper shared with the map printer).

@@ -44,6 +44,9 @@ struct RunOptions {
   // --unsafe: system() may run commands. Without it, the first system()
   // event stops the run with an error.
   bool unsafe = false;
+  // --stack-lines: user stack frames also show their source file:line and
+  // the functions inlined there, from DWARF (docs/cli.md).
+  bool stack_lines = false;
   // User stacks unwound in BPF: a gt_unwind_mode (0 auto, 1 fp, 2 dwarf).
   uint32_t unwind_mode = 0;
   // The -c command's executable (resolved path): its modules' unwind tables

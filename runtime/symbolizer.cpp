@@ -4,13 +4,16 @@
 
 #include <algorithm>
 #include <bpf/bpf.h>
+#include <cxxabi.h>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 #include <sstream>
 #include <unistd.h>
 
+#include "runtime/dwarf_lines.h"
 #include "runtime/internal.h"
 
 namespace gt::rt {
@@ -34,6 +37,22 @@ bool read_file(const std::string &path, std::string &out) {
 }
 
 }  // namespace
+
+std::string demangle_symbol(const std::string &name) {
+  // Only mangled function names: __cxa_demangle also takes bare type
+  // manglings, which would turn a C function named "i" into "int".
+  if (name.compare(0, 2, "_Z") != 0)
+    return name;
+  int status = 0;
+  char *d = abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status);
+  if (!d)
+    return name;
+  std::string out = status == 0 ? d : name;
+  free(d);
+  return out;
+}
+
+SessionSymbolizer::FileSyms::~FileSyms() = default;
 
 SessionSymbolizer::SessionSymbolizer(int stacks_fd, uint32_t stack_bytes, int ustacks_fd)
     : stacks_fd_(stacks_fd), ustacks_fd_(ustacks_fd),
@@ -239,9 +258,35 @@ bool SessionSymbolizer::user_symbol(uint64_t addr, uint32_t pid, std::string &na
   --it;
   if (it->size && *vaddr >= it->address + it->size)
     return false;
-  name = it->name;
+  auto dm = fs->demangled.find(size_t(it - v.begin()));
+  if (dm == fs->demangled.end())
+    dm = fs->demangled.emplace(size_t(it - v.begin()), demangle_symbol(it->name)).first;
+  name = dm->second;
   offset = *vaddr - it->address;
   return true;
+}
+
+bool SessionSymbolizer::user_source(uint64_t addr, uint32_t pid, bool call,
+                                    std::vector<SourceFrame> &frames) {
+  if (!stack_lines_)
+    return false;
+  const Mapping *m = find_mapping(addr, pid);
+  if (!m)
+    return false;
+  FileSyms *fs = file_symbols(m->path);
+  if (!fs || !fs->elf)
+    return false;
+  auto vaddr = fs->elf->offset_to_address(addr - m->start + m->offset);
+  if (!vaddr)
+    return false;
+  if (!fs->lines_tried) {
+    fs->lines_tried = true;
+    fs->lines = DwarfLines::open(m->path);
+  }
+  if (!fs->lines)
+    return false;
+  frames = fs->lines->lookup(call && *vaddr ? *vaddr - 1 : *vaddr);
+  return !frames.empty();
 }
 
 #define GT_STR2(x) #x
@@ -255,6 +300,7 @@ static const char *stop_reason(uint32_t stop) {
   case GT_STOP_READ_ERROR: return "reading the user stack failed";
   case GT_STOP_NO_MODULE: return "the module's unwind table was not loaded yet";
   case GT_STOP_NO_MAPPING: return "the last address is not in a mapped file";
+  case GT_STOP_VMA_BUSY: return "the memory map was busy (sampled in an interrupt)";
   default: return "";
   }
 }

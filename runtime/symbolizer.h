@@ -9,6 +9,10 @@
 // read again when an address falls outside them), so that the maps printed
 // at exit can still name the functions of a process that has exited since;
 // the watched process (-c/-p) is re-read while it runs (refresh()).
+//
+// User symbols are demangled (C++), as bpftrace does by default; kernel
+// symbols are not. With set_stack_lines(), user stack frames also get their
+// source location and inlined functions from DWARF (runtime/dwarf_lines.h).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +25,12 @@
 #include "runtime/format.h"
 
 namespace gt::rt {
+
+class DwarfLines;
+
+// A C++ symbol (_Z...) demangled by the C++ runtime (abi::__cxa_demangle);
+// any other name, or one it cannot demangle, as is.
+std::string demangle_symbol(const std::string &name);
 
 class SessionSymbolizer : public Symbolizer {
 public:
@@ -35,7 +45,12 @@ public:
   bool stack(int64_t id, bool user, std::vector<uint64_t> &addrs,
              std::string &incomplete) override;
   bool user_module(uint64_t addr, uint32_t pid, std::string &path) override;
+  bool user_source(uint64_t addr, uint32_t pid, bool call,
+                   std::vector<SourceFrame> &frames) override;
   int64_t boot_to_wall_ns() override { return boot_to_wall_; }
+
+  // --stack-lines: user_source() answers from DWARF (off by default).
+  void set_stack_lines(bool on) { stack_lines_ = on; }
 
   // Reads /proc/PID/maps again if it changed (cheap when it did not).
   void refresh(uint32_t pid);
@@ -65,6 +80,10 @@ private:
     const gt::elf::ElfFile *elf = nullptr;
     std::unique_ptr<gt::elf::ElfFile> debug;  // separate debug file, if used
     std::vector<gt::elf::Symbol> by_addr;     // functions sorted by address
+    std::map<size_t, std::string> demangled;  // by index in by_addr, once printed
+    std::unique_ptr<DwarfLines> lines;        // --stack-lines, opened on first use
+    bool lines_tried = false;
+    ~FileSyms();
   };
   void load_kallsyms();
   const Mapping *find_mapping(uint64_t addr, uint32_t pid);
@@ -76,6 +95,7 @@ private:
   uint32_t stack_bytes_;
   int64_t boot_to_wall_ = 0;
   bool kallsyms_loaded_ = false;
+  bool stack_lines_ = false;
   std::vector<KSym> ksyms_;
   std::map<uint32_t, Process> procs_;
   std::map<std::string, std::unique_ptr<FileSyms>> files_;

@@ -7,9 +7,12 @@
  * Built with -O2 -fomit-frame-pointer by gcc and clang-19 (unwind_gcc,
  * unwind_clang) and with frame pointers (unwind_fp). A probe on on_compare
  * must show every frame, through libc and back; `recurse` appears exactly
- * DEPTH+1 times. Usage: unwind_target [DEPTH=100] [ROUNDS=1] */
+ * DEPTH+1 times. Usage: unwind_target [DEPTH=100] [ROUNDS=1]
+ * With GT_LOOP_TIME set, the time the rounds took goes to stderr as
+ * "loop_ns=NS calls=ROUNDS" (bench/: each round calls on_compare once). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define GT_NOINLINE __attribute__((noinline, noclone))
 
@@ -47,6 +50,13 @@ GT_NOINLINE static int run(int depth, int rounds) {
 int main(int argc, char **argv) {
   int depth = argc > 1 ? atoi(argv[1]) : 100;
   int rounds = argc > 2 ? atoi(argv[2]) : 1;
-  printf("%d\n", run(depth, rounds));
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int total = run(depth, rounds);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  printf("%d\n", total);
+  if (getenv("GT_LOOP_TIME"))
+    fprintf(stderr, "loop_ns=%lld calls=%d\n",
+            (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec), rounds);
   return 0;
 }

@@ -126,6 +126,95 @@ TEST(RuntimeValues, Stacks) {
             "\"\\n    perf_syscall_enter+397\\n    syscall_trace_enter+384\\n    do_syscall_64+506\\n\"");
 }
 
+// --stack-lines: the symbolizer knows the source of some user frames.
+struct SourceSymbolizer : FakeSymbolizer {
+  std::vector<std::pair<uint64_t, bool>> asked;  // (addr, call) of each user_source()
+  SourceSymbolizer() {
+    user[0x7000] = "__restore_rt";
+    stacks[8] = {0x4000, 0x7000, 0x5000 + 31, 0x6000 + 32, 0};  // a signal handler's
+  }
+  bool user_source(uint64_t a, uint32_t pid, bool call, std::vector<SourceFrame> &f) override {
+    asked.push_back({a, call});
+    if (pid != 42)
+      return false;
+    if (a == 0x4000)
+      f = {{"work", "/src/t.c", 12, false}};
+    else if (a == 0x5000 + 31)
+      f = {{"inner", "/src/t.h", 7, true}, {"outer", "/src/t.h", 30, true},
+           {"deep3", "/src/t.c", 40, false}};
+    else if (a == 0x6000 + 32)
+      f = {{"main", "/src/t.c", 0, false}};  // no line: the file alone
+    else
+      return false;
+    return true;
+  }
+};
+
+TEST(RuntimeValues, StackSourceLines) {
+  SourceSymbolizer s;
+  Type us = kind(Type::Kind::Ustack, 16);
+  auto u = u64s({2, 42});
+  // Inlined functions first, innermost first; a frame without source as before.
+  EXPECT_EQ(value_to_string(us, u.data(), &s),
+            "\n"
+            "        work+0 (/src/t.c:12)\n"
+            "        inner (/src/t.h:7) [inlined]\n"
+            "        outer (/src/t.h:30) [inlined]\n"
+            "        deep3+31 (/src/t.c:40)\n"
+            "        main+32 (/src/t.c)\n"
+            "        0x99999\n");
+  // The first frame is where the probe hit; the others are return addresses.
+  std::vector<std::pair<uint64_t, bool>> want = {
+      {0x4000, false}, {0x501f, true}, {0x6020, true}, {0x99999, true}};
+  EXPECT_EQ(s.asked, want);
+  // Map keys indent by 4; ustack(N) counts addresses, not inlined lines.
+  Type us2 = us;
+  us2.stack_frames = 2;
+  EXPECT_EQ(value_to_string(us2, u.data(), &s, 4),
+            "\n"
+            "    work+0 (/src/t.c:12)\n"
+            "    inner (/src/t.h:7) [inlined]\n"
+            "    outer (/src/t.h:30) [inlined]\n"
+            "    deep3+31 (/src/t.c:40)\n");
+  auto cut = u64s({7, 42});
+  EXPECT_EQ(value_to_string(us, cut.data(), &s),
+            "\n        work+0 (/src/t.c:12)\n        deep3+16\n"
+            "        [incomplete: reading the user stack failed]\n");
+  // Another process: no source, no change.
+  auto other = u64s({2, 7});
+  EXPECT_EQ(value_to_string(us, other.data(), &s),
+            "\n        0x4000\n        0x501f\n        0x6020\n        0x99999\n");
+  // Kernel stacks and the perf and raw modes never ask.
+  s.asked.clear();
+  Type ks = kind(Type::Kind::Kstack, 16);
+  auto k = u64s({1, 0});
+  EXPECT_EQ(value_to_string(ks, k.data(), &s),
+            "\n        perf_syscall_enter+397\n        syscall_trace_enter+384\n"
+            "        do_syscall_64+506\n");
+  Type perf = us;
+  perf.stack_mode = Type::StackMode::Perf;
+  perf.stack_frames = 1;
+  EXPECT_EQ(value_to_string(perf, u.data(), &s), "\n\t4000 work+0 ([unknown])\n");
+  Type raw = us;
+  raw.stack_mode = Type::StackMode::Raw;
+  raw.stack_frames = 1;
+  EXPECT_EQ(value_to_string(raw, u.data(), &s), "\n4000\n");
+  EXPECT_TRUE(s.asked.empty());
+  // Under a signal frame, the interrupted address is looked up as is.
+  s.asked.clear();
+  auto sig = u64s({8, 42});
+  EXPECT_EQ(value_to_string(us, sig.data(), &s),
+            "\n        work+0 (/src/t.c:12)\n        __restore_rt+0\n"
+            "        inner (/src/t.h:7) [inlined]\n        outer (/src/t.h:30) [inlined]\n"
+            "        deep3+31 (/src/t.c:40)\n        main+32 (/src/t.c)\n");
+  want = {{0x4000, false}, {0x7000, true}, {0x501f, false}, {0x6020, true}};
+  EXPECT_EQ(s.asked, want);
+  // Without a source (the default Symbolizer), byte for byte as before.
+  FakeSymbolizer plain;
+  EXPECT_EQ(value_to_string(us, u.data(), &plain),
+            "\n        work+0\n        deep3+31\n        main+32\n        0x99999\n");
+}
+
 TEST(RuntimeValues, StackMapKeys) {
   FakeSymbolizer s;
   // bpftrace -e 'tracepoint:syscalls:sys_enter_getpid { @k[kstack(3)] = count(); }'

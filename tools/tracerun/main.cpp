@@ -53,6 +53,8 @@ const char *kUsage =
     "    --unsafe       allow system() to run commands\n"
     "    --unwind=MODE  user stacks (ustack): auto (frame pointers where a module keeps\n"
     "                   them, else DWARF CFI; the default), fp, or dwarf\n"
+    "    --stack-lines  user stack frames also show their source file:line and the\n"
+    "                   functions inlined there (needs DWARF, or a debug package)\n"
     "    -d WHAT        debug output to stderr: ast, ir (scripts only), verifier\n"
     "    --dry-run      compile and load through the verifier, attach nothing\n"
     "    -h, --help     show this help\n"
@@ -232,12 +234,14 @@ int main(int argc, char **argv) {
   unsigned dump_flags = 0;
   long target_pid = 0;
 
-  enum { OPT_DRY_RUN = 1000, OPT_UNSAFE, OPT_UNWIND };
+  enum { OPT_DRY_RUN = 1000, OPT_UNSAFE, OPT_UNWIND, OPT_STACK_LINES };
+  bool stack_lines = false;
   uint32_t unwind_mode = 0;
   static const struct option longopts[] = {
       {"dry-run", no_argument, nullptr, OPT_DRY_RUN},
       {"unsafe", no_argument, nullptr, OPT_UNSAFE},
       {"unwind", required_argument, nullptr, OPT_UNWIND},
+      {"stack-lines", no_argument, nullptr, OPT_STACK_LINES},
       {"help", no_argument, nullptr, 'h'},
       {"version", no_argument, nullptr, 'V'},
       {nullptr, 0, nullptr, 0},
@@ -304,6 +308,9 @@ int main(int argc, char **argv) {
       break;
     case OPT_UNSAFE:
       unsafe = true;
+      break;
+    case OPT_STACK_LINES:
+      stack_lines = true;
       break;
     case 'h':
       fputs(kUsage, stdout);
@@ -407,6 +414,7 @@ int main(int argc, char **argv) {
   opts.json = format == "json";
   opts.unsafe = unsafe;
   opts.unwind_mode = unwind_mode;
+  opts.stack_lines = stack_lines;
   if (target_pid) {
     opts.target_pid = uint32_t(target_pid);
     opts.watch_pid = pid_t(target_pid);
