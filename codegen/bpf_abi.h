@@ -28,6 +28,9 @@ inline constexpr int kGetCurrentCgroupId = 80;
 inline constexpr int kSendSignal = 109;
 inline constexpr int kRingbufReserve = 131;
 inline constexpr int kRingbufSubmit = 132;
+inline constexpr int kForEachMapElem = 164;
+inline constexpr int kLoop = 181;
+inline constexpr int kMapLookupPercpuElem = 195;
 
 // Map types.
 inline constexpr int kMapHash = 1;

@@ -21,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "codegen/bpf_abi.h"
 #include "sema/btf/btf.h"
@@ -51,10 +52,11 @@ struct MapDef {
   meta::Map meta;
 };
 
-// A scratch variable's storage in the current program.
+// A scratch variable's storage in the current function: an alloca, or in a
+// for-loop callback a pointer to the probe's alloca that the loop shares.
 struct Var {
   Type type;
-  llvm::AllocaInst *slot = nullptr;
+  llvm::Value *slot = nullptr;
 };
 
 class Generator {
@@ -107,12 +109,24 @@ private:
   Value *emit_dwarf_expr(const std::vector<dwarf::ExprOp> &ops);
   const dwarf::Variable &param(const std::string &name, bool is_vars) const;
   Value *emit_read_user(Value *addr, uint32_t size, bool is_signed, bool user = true);
+  // A bpf_probe_read_* call whose failure (on a non-NULL address) is counted
+  // per probe and flagged for the printf argument being built.
+  Value *read_memory(int helper, Value *dst, uint64_t size, Value *src);
+  bool may_read_memory(const Expr &e) const;
   // The struct/union whose member `e` (a Field) reads.
   const dwarf::Type *member_aggregate(const Expr &e);
   Value *emit_address_of(const Expr &e);  // a Record, or a member/param in memory
   bool is_dwarf_field(const Expr &e) const;
   Value *emit_bool(const Expr &e);
   Value *emit_binary(const Expr &e);
+  Value *emit_update(const Expr &e);
+  Value *emit_strcontains(const Expr &hay, const Expr &needle);
+  // A static subprogram `long name(params)` (each param: name, is a pointer).
+  llvm::Function *new_subprogram(const std::string &name, const SourceRange &loc,
+                                 const std::vector<std::pair<const char *, bool>> &params);
+  // bpf_for_each_map_elem callbacks: long cb(map, key, value, ctx).
+  llvm::Function *new_callback(const std::string &name, const SourceRange &loc);
+  llvm::Function *count_callback();  // visits every element, changes nothing
   Value *emit_str_compare(const Expr &a, const Expr &b);
   Value *strings_equal(Value *a, Value *b, uint32_t n);
   Value *emit_field_int(const Expr &e);
@@ -168,7 +182,16 @@ private:
   Value *pid_tgid() { return call_helper(bpf::kGetCurrentPidTgid, b_.getInt64Ty(), {}); }
   const MapDef &map_def(const std::string &name) { return maps_.at(name); }
   void new_block_after_return();
-  void collect_vars(const ast::StmtList &stmts);
+  // The variables assigned in `stmts` (only those in `only` when given);
+  // for-map bodies contribute only the variables they share.
+  void collect_vars(const ast::StmtList &stmts, const std::set<std::string> *only = nullptr);
+  void emit_for_map(const Stmt &s);
+  llvm::Function *emit_for_callback(const Stmt &s, const MapDef &def);
+  Value *emit_percpu_value(const MapDef &def, Value *key);
+  llvm::Function *percpu_callback(const MapDef &def);
+  // Ends the probe: `ret 0`, or in a for-map callback: stop the iteration
+  // and tell the caller to return as well.
+  void emit_end_probe();
   const sema::TracepointField &field(const std::string &name) const;
 
   const ast::Program &prog_;
@@ -203,12 +226,17 @@ private:
   const sema::ProbeInfo *probe_ = nullptr;
   uint32_t probe_index_ = 0;
   Value *entry_state_ = nullptr;  // uretprobe: {u64 ts; u64 args[]} saved at entry
+  llvm::AllocaInst *read_failed_ = nullptr;  // 1 once a read of this printf argument failed
+  llvm::GlobalVariable *read_errors_ = nullptr;
+  std::map<uint32_t, bool> printf_masks_;  // printf id -> its records carry an error mask
   std::map<std::string, Var> vars_;
   std::vector<llvm::AllocaInst *> temps_;
   struct Loop {
     BasicBlock *continue_bb, *break_bb;
   };
   std::vector<Loop> loops_;
+  Value *for_ctx_ = nullptr;  // in a for-map callback: the shared struct (see emit_for_map)
+  uint32_t for_callbacks_ = 0;
   meta::Program meta_;
 };
 
@@ -478,9 +506,18 @@ void Generator::define_license() {
 // ---------------------------------------------------------------------------
 // Programs
 
-void Generator::collect_vars(const ast::StmtList &stmts) {
+void Generator::collect_vars(const ast::StmtList &stmts, const std::set<std::string> *only) {
   for (const auto &s : stmts) {
-    if (s->kind == StmtKind::AssignVar || s->kind == StmtKind::For) {
+    if (s->kind == StmtKind::ForMap) {
+      std::set<std::string> shared;
+      for (const auto &name : s->captures)
+        if (!only || only->count(name))
+          shared.insert(name);
+      collect_vars(s->then_body, &shared);
+      continue;
+    }
+    if ((s->kind == StmtKind::AssignVar || s->kind == StmtKind::For) &&
+        (!only || only->count(s->target->name))) {
       Var &v = vars_[s->target->name];
       const Type &t = s->target->type;
       if (v.type.kind == Type::Kind::None)
@@ -492,8 +529,8 @@ void Generator::collect_vars(const ast::StmtList &stmts) {
           if (t.elems[i].is_str())
             v.type.elems[i].size = std::max(v.type.elems[i].size, t.elems[i].size);
     }
-    collect_vars(s->then_body);
-    collect_vars(s->else_body);
+    collect_vars(s->then_body, only);
+    collect_vars(s->else_body, only);
   }
 }
 
@@ -517,6 +554,50 @@ void Generator::begin_program(const std::string &name, const std::string &sectio
 
   auto *entry = BasicBlock::Create(ctx_, "entry", fn_);
   b_.SetInsertPoint(entry);
+  read_failed_ = nullptr;
+}
+
+llvm::Function *Generator::new_subprogram(const std::string &name, const SourceRange &loc,
+                                          const std::vector<std::pair<const char *, bool>> &params) {
+  std::vector<llvm::Type *> types;
+  llvm::DIType *long_ty = dib_.createBasicType("long", 64, llvm::dwarf::DW_ATE_signed);
+  llvm::DIType *ptr_ty = dib_.createPointerType(nullptr, 64);
+  std::vector<llvm::Metadata *> di_types = {long_ty};
+  for (const auto &p : params) {
+    types.push_back(p.second ? static_cast<llvm::Type *>(b_.getPtrTy()) : b_.getInt64Ty());
+    di_types.push_back(p.second ? ptr_ty : long_ty);
+  }
+  auto *ft = llvm::FunctionType::get(b_.getInt64Ty(), types, false);
+  // Static: the verifier checks it with the caller's arguments.
+  auto *f = llvm::Function::Create(ft, llvm::GlobalValue::InternalLinkage, name, *mod_);
+  f->addFnAttr(llvm::Attribute::NoUnwind);
+  auto *sub_ty = dib_.createSubroutineType(dib_.getOrCreateTypeArray(di_types));
+  auto *sp = dib_.createFunction(cu_, name, name, file_, loc.line, sub_ty, loc.line,
+                                 llvm::DINode::FlagPrototyped,
+                                 llvm::DISubprogram::SPFlagDefinition |
+                                     llvm::DISubprogram::SPFlagLocalToUnit);
+  f->setSubprogram(sp);
+  // The kernel rejects BTF functions with unnamed arguments.
+  for (unsigned i = 0; i < params.size(); i++) {
+    f->getArg(i)->setName(params[i].first);
+    dib_.createParameterVariable(sp, params[i].first, i + 1, file_, loc.line,
+                                 params[i].second ? ptr_ty : long_ty, true);
+  }
+  BasicBlock::Create(ctx_, "entry", f);
+  return f;
+}
+
+llvm::Function *Generator::new_callback(const std::string &name, const SourceRange &loc) {
+  return new_subprogram(name, loc, {{"map", true}, {"key", true}, {"value", true}, {"ctx", true}});
+}
+
+llvm::Function *Generator::count_callback() {
+  if (llvm::Function *f = mod_->getFunction("gt_count_elem"))
+    return f;
+  llvm::Function *f = new_callback("gt_count_elem", SourceRange{});
+  llvm::IRBuilder<> eb(&f->getEntryBlock());
+  eb.CreateRet(eb.getInt64(0));
+  return f;
 }
 
 static std::string section_of(const meta::Probe &p) {
@@ -845,11 +926,19 @@ void Generator::emit_stmt(const Stmt &s) {
   switch (s.kind) {
   case StmtKind::Expr: {
     const Expr &call = *s.expr;
+    if (call.kind == ExprKind::Update) {
+      emit_update(call);
+      return;
+    }
     if (call.name == "printf" || call.name == "system" || call.name == "cat") {
       emit_printf(call);
     } else if (call.name == "print" || call.name == "clear" || call.name == "zero") {
       auto it = an_.print_value_ids.find(&call);
-      if (it != an_.print_value_ids.end()) {
+      auto limited = an_.map_print_ids.find(&call);
+      if (limited != an_.map_print_ids.end()) {
+        emit_event(meta::kEventPrintMapLimited, limited->second, nullptr, nullptr, nullptr,
+                   nullptr);
+      } else if (it != an_.print_value_ids.end()) {
         emit_event(meta::kEventPrintValue, it->second, nullptr, nullptr, call.children[0].get(),
                    &an_.print_values.at(it->second).type);
       } else {
@@ -897,8 +986,11 @@ void Generator::emit_stmt(const Stmt &s) {
     b_.SetInsertPoint(BasicBlock::Create(ctx_, "after_jump", fn_));
     return;
   case StmtKind::Return:
-    b_.CreateRet(b_.getInt64(0));
+    emit_end_probe();
     b_.SetInsertPoint(BasicBlock::Create(ctx_, "after_return", fn_));
+    return;
+  case StmtKind::ForMap:
+    emit_for_map(s);
     return;
   case StmtKind::If: {
     Value *c = emit_bool(*s.expr);
@@ -935,8 +1027,7 @@ Value *Generator::emit_usdt_arg(const sema::UsdtArg &arg) {
     Value *addr = b_.CreateAdd(base, b_.getInt64(static_cast<uint64_t>(arg.value)));
     auto *slot = entry_alloca(i64, "usdt_arg");
     b_.CreateStore(b_.getInt64(0), slot);
-    call_helper(bpf::kProbeReadUser, i64,
-                {slot, b_.getInt64(arg.size), b_.CreateIntToPtr(addr, b_.getPtrTy())});
+    read_memory(bpf::kProbeReadUser, slot, arg.size, b_.CreateIntToPtr(addr, b_.getPtrTy()));
     v = b_.CreateLoad(i64, slot);
     break;
   }
@@ -996,13 +1087,48 @@ Value *Generator::emit_read_user(Value *addr, uint32_t size, bool is_signed, boo
   auto *i64 = b_.getInt64Ty();
   auto *slot = entry_alloca(i64, "user_value");
   b_.CreateStore(b_.getInt64(0), slot);
-  call_helper(user ? bpf::kProbeReadUser : bpf::kProbeReadKernel, i64,
-              {slot, b_.getInt64(size), b_.CreateIntToPtr(addr, b_.getPtrTy())});
+  read_memory(user ? bpf::kProbeReadUser : bpf::kProbeReadKernel, slot, size,
+              b_.CreateIntToPtr(addr, b_.getPtrTy()));
   Value *v = b_.CreateLoad(i64, slot);
   if (size >= 8)
     return v;
   Value *t = b_.CreateTrunc(v, b_.getIntNTy(size * 8));
   return is_signed ? b_.CreateSExt(t, i64) : b_.CreateZExt(t, i64);
+}
+
+Value *Generator::read_memory(int helper, Value *dst, uint64_t size, Value *src) {
+  auto *i64 = b_.getInt64Ty();
+  Value *rc = call_helper(helper, i64, {dst, b_.getInt64(size), src});
+  Value *failed = b_.CreateICmpSLT(rc, b_.getInt64(0));
+  // str(0) is "" in bpftrace, the usual test for a missing string: not an error.
+  if (helper == bpf::kProbeReadUserStr || helper == bpf::kProbeReadKernelStr)
+    failed = b_.CreateAnd(failed, b_.CreateIsNotNull(src));
+  auto *bad = BasicBlock::Create(ctx_, "read_failed", fn_);
+  auto *done = BasicBlock::Create(ctx_, "read_done", fn_);
+  b_.CreateCondBr(failed, bad, done);
+  b_.SetInsertPoint(bad);
+  if (!read_errors_)
+    read_errors_ = define_map(meta::kReadErrorsMap, bpf::kMapPercpuArray, std::max(nprobes_, 1u),
+                              di_int(4, false), di_int(8, false));
+  emit_count_slot(read_errors_);
+  if (read_failed_)
+    b_.CreateStore(b_.getInt64(1), read_failed_);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+  return rc;
+}
+
+// Whether evaluating `e` may read memory that can fault: str(), buf(),
+// members and parameters read through DWARF or BTF.
+bool Generator::may_read_memory(const Expr &e) const {
+  if (e.kind == ExprKind::Call && (e.name == "str" || e.name == "buf" || e.name == "ntop"))
+    return true;
+  if (is_dwarf_field(e))
+    return true;
+  for (const auto &c : e.children)
+    if (c && may_read_memory(*c))
+      return true;
+  return false;
 }
 
 // A DWARF expression (location.h) over the probe's registers.
@@ -1073,11 +1199,195 @@ const dwarf::Type *Generator::member_aggregate(const Expr &e) {
 // value, or of a member reached through a pointer or a struct.
 Value *Generator::emit_address_of(const Expr &e) {
   const Expr &obj = *e.children[0];
+  if (e.kind == ExprKind::Unary)  // *p of a struct: it is at p
+    return emit_int(obj);
   if (obj.type.kind == Type::Kind::Args)
     return emit_dwarf_expr(param(e.name, obj.name == "vars").location.pieces[0].expr);
   auto m = dwarf::find_member(member_aggregate(e), e.name);
   Value *base = obj.type.kind == Type::Kind::Record ? emit_address_of(obj) : emit_int(obj);
   return b_.CreateAdd(base, b_.getInt64(m->offset));
+}
+
+// for ($kv : @m) { body }: bpf_for_each_map_elem(@m, callback, &shared, 0),
+// the body compiled into the callback. `shared` is {u64 stop; ctx; entry
+// state; pointers to the captured variables}: the callback reads the
+// probe's context and variables through it and sets `stop` when the body
+// ends the probe (exit(), return).
+void Generator::emit_for_map(const Stmt &s) {
+  const MapDef &def = map_def(s.expr->name);
+  auto *i64 = b_.getInt64Ty();
+  auto *ptr = b_.getPtrTy();
+  auto *shared = entry_buffer(8 * (3 + static_cast<uint32_t>(s.captures.size())), "for_shared");
+  b_.CreateStore(b_.getInt64(0), shared);
+  b_.CreateStore(ctx_arg_, ptr_add(shared, 8));
+  b_.CreateStore(entry_state_ ? entry_state_ : llvm::ConstantPointerNull::get(ptr),
+                 ptr_add(shared, 16));
+  for (size_t i = 0; i < s.captures.size(); i++)
+    b_.CreateStore(vars_.at(s.captures[i]).slot, ptr_add(shared, 24 + 8 * i));
+  llvm::Function *cb = emit_for_callback(s, def);
+  call_helper(bpf::kForEachMapElem, i64, {def.var, cb, shared, b_.getInt64(0)});
+  auto *stop = BasicBlock::Create(ctx_, "for_stop", fn_);
+  auto *done = BasicBlock::Create(ctx_, "for_done", fn_);
+  b_.CreateCondBr(b_.CreateICmpNE(b_.CreateLoad(i64, shared), b_.getInt64(0)), stop, done);
+  b_.SetInsertPoint(stop);
+  emit_end_probe();
+  b_.SetInsertPoint(done);
+}
+
+llvm::Function *Generator::emit_for_callback(const Stmt &s, const MapDef &def) {
+  // The callback is a function of its own: save the probe's state.
+  llvm::Function *saved_fn = fn_;
+  llvm::DISubprogram *saved_sp = sp_;
+  Value *saved_ctx = ctx_arg_, *saved_entry = entry_state_, *saved_for = for_ctx_;
+  std::map<std::string, Var> outer = std::move(vars_);
+  std::vector<Loop> saved_loops = std::move(loops_);
+  std::vector<llvm::AllocaInst *> saved_temps = std::move(temps_);
+  auto saved_ip = b_.saveIP();
+  llvm::DebugLoc saved_dl = b_.getCurrentDebugLocation();
+
+  auto *i64 = b_.getInt64Ty();
+  auto *ptr = b_.getPtrTy();
+  fn_ = new_callback("gt_for_" + std::to_string(probe_index_) + "_" +
+                         std::to_string(for_callbacks_++),
+                     s.loc);
+  sp_ = fn_->getSubprogram();
+  b_.SetInsertPoint(&fn_->getEntryBlock());
+  set_loc(s.loc);
+  Value *key = fn_->getArg(1), *value = fn_->getArg(2), *shared = fn_->getArg(3);
+  for_ctx_ = shared;
+  ctx_arg_ = b_.CreateLoad(ptr, ptr_add(shared, 8), "probe_ctx");
+  entry_state_ = saved_entry ? b_.CreateLoad(ptr, ptr_add(shared, 16), "entry_state") : nullptr;
+  vars_.clear();
+  loops_.clear();
+  temps_.clear();
+  collect_vars(s.then_body);
+  for (size_t i = 0; i < s.captures.size(); i++)
+    vars_[s.captures[i]] = {outer.at(s.captures[i]).type,
+                            b_.CreateLoad(ptr, ptr_add(shared, 24 + 8 * i), s.captures[i])};
+  for (auto &[vname, v] : vars_)
+    if (!v.slot)
+      v.slot = v.type.is_int() ? entry_alloca(i64, vname)
+                               : entry_buffer(sema::storage_size(v.type), vname);
+  // $kv = (key, value), copied out of the map element.
+  const Type &pair = s.target->type;
+  meta::Type layout = sema::to_meta(pair);
+  Var &kv = vars_[s.target->name];
+  kv.type = pair;
+  kv.slot = entry_buffer(layout.size, s.target->name);
+  b_.CreateMemCpy(ptr_add(kv.slot, layout.offsets[0]), llvm::MaybeAlign(1), key,
+                  llvm::MaybeAlign(1), layout.elems[0].size);
+  if (def.meta.per_cpu)
+    b_.CreateStore(emit_percpu_value(def, ptr_add(kv.slot, layout.offsets[0])),
+                   ptr_add(kv.slot, layout.offsets[1]));
+  else
+    b_.CreateMemCpy(ptr_add(kv.slot, layout.offsets[1]), llvm::MaybeAlign(1), value,
+                    llvm::MaybeAlign(1), std::min(layout.elems[1].size, def.meta.value_size));
+  // break stops the iteration, continue goes on with the next element.
+  auto *next = BasicBlock::Create(ctx_, "for_next", fn_);
+  auto *stop = BasicBlock::Create(ctx_, "for_break", fn_);
+  loops_.push_back({next, stop});
+  emit_stmts(s.then_body);
+  b_.CreateBr(next);
+  b_.SetInsertPoint(next);
+  b_.CreateRet(b_.getInt64(0));
+  b_.SetInsertPoint(stop);
+  b_.CreateRet(b_.getInt64(1));
+  llvm::Function *cb = fn_;
+
+  fn_ = saved_fn;
+  sp_ = saved_sp;
+  ctx_arg_ = saved_ctx;
+  entry_state_ = saved_entry;
+  for_ctx_ = saved_for;
+  vars_ = std::move(outer);
+  loops_ = std::move(saved_loops);
+  temps_ = std::move(saved_temps);
+  b_.restoreIP(saved_ip);
+  b_.SetCurrentDebugLocation(saved_dl);
+  return cb;
+}
+
+// The value of an aggregation's element merged over the CPUs, as the
+// runtime prints it: count/sum add up, min/max take the best valid value,
+// avg is the total over the count. bpf_loop visits the CPUs (its callback
+// is verified once, whatever the number of CPUs): {total, count, key}.
+Value *Generator::emit_percpu_value(const MapDef &def, Value *key) {
+  // Past nr_cpu_ids the lookup fails and ends the loop; this only bounds it.
+  constexpr uint32_t kMaxCpus = 8192;
+  auto *i64 = b_.getInt64Ty();
+  uint32_t key_size = def.meta.key_size;
+  auto *state = entry_buffer(16 + key_size, "percpu_state");
+  // min/max start from the other extreme: a branch on a known first value
+  // would make the verifier walk every possible CPU.
+  int64_t start = def.meta.kind == meta::MapKind::Min   ? INT64_MAX
+                  : def.meta.kind == meta::MapKind::Max ? INT64_MIN
+                                                        : 0;
+  b_.CreateStore(b_.getInt64(static_cast<uint64_t>(start)), state);
+  b_.CreateStore(b_.getInt64(0), ptr_add(state, 8));
+  b_.CreateMemCpy(ptr_add(state, 16), llvm::MaybeAlign(8), key, llvm::MaybeAlign(1), key_size);
+  call_helper(bpf::kLoop, i64,
+              {b_.getInt32(kMaxCpus), percpu_callback(def), state, b_.getInt64(0)});
+  Value *sum = b_.CreateLoad(i64, state);
+  if (def.meta.kind == meta::MapKind::Min || def.meta.kind == meta::MapKind::Max)
+    return b_.CreateSelect(b_.CreateICmpEQ(b_.CreateLoad(i64, ptr_add(state, 8)), b_.getInt64(0)),
+                           b_.getInt64(0), sum);
+  if (def.meta.kind != meta::MapKind::Avg)
+    return sum;
+  // Signed total / count (BPF before v4 has no signed division).
+  Value *samples = b_.CreateLoad(i64, ptr_add(state, 8));
+  Value *safe = b_.CreateSelect(b_.CreateICmpEQ(samples, b_.getInt64(0)), b_.getInt64(1), samples);
+  Value *negative = b_.CreateICmpSLT(sum, b_.getInt64(0));
+  Value *q = b_.CreateUDiv(b_.CreateSelect(negative, b_.CreateNeg(sum), sum), safe);
+  return b_.CreateSelect(negative, b_.CreateNeg(q), q);
+}
+
+// bpf_loop callback for one map: adds CPU `index`'s value to the state.
+llvm::Function *Generator::percpu_callback(const MapDef &def) {
+  std::string name = "gt_percpu_" + def.meta.bpf_name;
+  if (llvm::Function *f = mod_->getFunction(name))
+    return f;
+  llvm::Function *f = new_subprogram(name, SourceRange{}, {{"index", false}, {"state", true}});
+  auto saved_ip = b_.saveIP();
+  llvm::DebugLoc saved_dl = b_.getCurrentDebugLocation();
+  b_.SetInsertPoint(&f->getEntryBlock());
+  b_.SetCurrentDebugLocation(llvm::DILocation::get(ctx_, 0, 0, f->getSubprogram()));
+  auto *i64 = b_.getInt64Ty();
+  Value *state = f->getArg(1);
+  Value *p = call_helper(bpf::kMapLookupPercpuElem, b_.getPtrTy(),
+                         {def.var, ptr_add(state, 16), b_.CreateTrunc(f->getArg(0), b_.getInt32Ty())});
+  auto *read = BasicBlock::Create(ctx_, "read", f);
+  auto *stop = BasicBlock::Create(ctx_, "stop", f);
+  b_.CreateCondBr(b_.CreateIsNull(p), stop, read);
+  b_.SetInsertPoint(stop);
+  b_.CreateRet(b_.getInt64(1));
+  b_.SetInsertPoint(read);
+  meta::MapKind kind = def.meta.kind;
+  Value *v = b_.CreateLoad(i64, p);
+  Value *total = b_.CreateLoad(i64, state);
+  Value *count = b_.CreateLoad(i64, ptr_add(state, 8));
+  if (kind == meta::MapKind::Min || kind == meta::MapKind::Max) {
+    // {value, valid}: `count` is the number of valid values seen. No branch
+    // on the running extreme: the verifier would then tell every iteration
+    // apart. Signed a < b is the sign of (a - b) ^ ((a ^ b) & ((a - b) ^ a)).
+    // `valid` is 0 or 1 (emit_aggregate); a comparison would be a branch too.
+    Value *valid = b_.CreateAnd(b_.CreateLoad(i64, ptr_add(p, 8)), b_.getInt64(1));
+    Value *a = kind == meta::MapKind::Min ? v : total;
+    Value *bv = kind == meta::MapKind::Min ? total : v;
+    Value *diff = b_.CreateSub(a, bv);
+    Value *less = b_.CreateAShr(
+        b_.CreateXor(diff, b_.CreateAnd(b_.CreateXor(a, bv), b_.CreateXor(diff, a))), 63);
+    Value *mask = b_.CreateAnd(less, b_.CreateNeg(valid));
+    b_.CreateStore(b_.CreateXor(total, b_.CreateAnd(b_.CreateXor(v, total), mask)), state);
+    b_.CreateStore(b_.CreateAdd(count, valid), ptr_add(state, 8));
+  } else {
+    b_.CreateStore(b_.CreateAdd(total, v), state);
+    if (kind == meta::MapKind::Avg)
+      b_.CreateStore(b_.CreateAdd(count, b_.CreateLoad(i64, ptr_add(p, 8))), ptr_add(state, 8));
+  }
+  b_.CreateRet(b_.getInt64(0));
+  b_.restoreIP(saved_ip);
+  b_.SetCurrentDebugLocation(saved_dl);
+  return f;
 }
 
 // Loops the verifier can prove bounded: the kernel (5.3+) follows every
@@ -1099,7 +1409,7 @@ void Generator::emit_loop(const Stmt &s) {
   auto *step_bb = BasicBlock::Create(ctx_, "loop_step", fn_);
   auto *done_bb = BasicBlock::Create(ctx_, "loop_done", fn_);
   Value *end = nullptr;
-  llvm::AllocaInst *counter = nullptr;
+  Value *counter = nullptr;
   if (s.kind == StmtKind::For) {
     counter = vars_.at(s.target->name).slot;
     b_.CreateStore(emit_int(*s.expr), counter);
@@ -1185,9 +1495,8 @@ void Generator::emit_join(const Expr &call) {
     Value *dst = ptr_add(rec, 8 + uint64_t(i) * j.size);
     b_.CreateStore(b_.getInt8(0), dst);
     b_.CreateStore(b_.getInt64(0), slot);
-    call_helper(user ? bpf::kProbeReadUser : bpf::kProbeReadKernel, i64,
-                {slot, b_.getInt64(8),
-                 b_.CreateIntToPtr(b_.CreateAdd(base, b_.getInt64(8 * i)), b_.getPtrTy())});
+    read_memory(user ? bpf::kProbeReadUser : bpf::kProbeReadKernel, slot, 8,
+                b_.CreateIntToPtr(b_.CreateAdd(base, b_.getInt64(8 * i)), b_.getPtrTy()));
     Value *p = b_.CreateLoad(i64, slot);
     auto *read = BasicBlock::Create(ctx_, "join_read", fn_);
     b_.CreateCondBr(b_.CreateICmpEQ(p, b_.getInt64(0)), submit, read);
@@ -1214,8 +1523,15 @@ uint32_t Generator::map_index(const std::string &name) const {
 void Generator::emit_event(uint32_t kind, uint32_t id, const meta::Printf *pf, const Expr *call,
                            const Expr *value, const meta::Type *value_type) {
   uint64_t payload_size = pf ? pf->payload_size : value_type ? (value_type->size + 7) / 8 * 8 : 0;
+  bool mask = false;
+  if (pf) {
+    for (size_t i = 0; i < pf->args.size() && i < 64; i++)
+      mask |= may_read_memory(*call->children[i + 1]);
+    printf_masks_[id] = mask;
+  }
   Value *rec = call_helper(bpf::kRingbufReserve, b_.getPtrTy(),
-                           {events_, b_.getInt64(8 + payload_size), b_.getInt64(0)});
+                           {events_, b_.getInt64(8 + payload_size + (mask ? 8 : 0)),
+                            b_.getInt64(0)});
   auto *fill = BasicBlock::Create(ctx_, "event_fill", fn_);
   auto *lost = BasicBlock::Create(ctx_, "event_lost", fn_);
   auto *done = BasicBlock::Create(ctx_, "event_done", fn_);
@@ -1227,9 +1543,25 @@ void Generator::emit_event(uint32_t kind, uint32_t id, const meta::Printf *pf, c
   b_.CreateStore(b_.getInt32(kind), rec);
   b_.CreateStore(b_.getInt32(id), ptr_add(rec, 4));
   Value *payload = ptr_add(rec, 8);
-  if (pf)
-    for (size_t i = 0; i < pf->args.size(); i++)
-      emit_into(*call->children[i + 1], ptr_add(payload, pf->offsets[i]), pf->args[i]);
+  if (pf) {
+    // Bit i of the mask after the arguments: reading argument i failed.
+    llvm::AllocaInst *failed = mask ? entry_alloca(b_.getInt64Ty(), "read_failed") : nullptr;
+    Value *bits = b_.getInt64(0);
+    for (size_t i = 0; i < pf->args.size(); i++) {
+      const Expr &arg = *call->children[i + 1];
+      bool track = mask && i < 64 && may_read_memory(arg);
+      if (track) {
+        b_.CreateStore(b_.getInt64(0), failed);
+        read_failed_ = failed;
+      }
+      emit_into(arg, ptr_add(payload, pf->offsets[i]), pf->args[i]);
+      read_failed_ = nullptr;
+      if (track)
+        bits = b_.CreateOr(bits, b_.CreateShl(b_.CreateLoad(b_.getInt64Ty(), failed), i));
+    }
+    if (mask)
+      b_.CreateStore(bits, ptr_add(payload, pf->payload_size));
+  }
   if (value) {
     if (value_type->kind != meta::Type::Kind::Int)
       b_.CreateMemSet(payload, b_.getInt8(0), payload_size, llvm::MaybeAlign(8));
@@ -1247,8 +1579,17 @@ void Generator::emit_event(uint32_t kind, uint32_t id, const meta::Printf *pf, c
 void Generator::emit_exit() {
   emit_event(meta::kEventExit, 0, nullptr, nullptr, nullptr, nullptr);
   // Nothing after exit() runs.
-  b_.CreateRet(b_.getInt64(0));
+  emit_end_probe();
   new_block_after_return();
+}
+
+void Generator::emit_end_probe() {
+  if (!for_ctx_) {
+    b_.CreateRet(b_.getInt64(0));
+    return;
+  }
+  b_.CreateStore(b_.getInt64(1), for_ctx_);
+  b_.CreateRet(b_.getInt64(1));
 }
 
 // Builds the BPF key of `map` in a zeroed stack buffer (hash keys compare
@@ -1524,16 +1865,27 @@ Value *Generator::emit_int(const Expr &e) {
     return e.type.is_signed ? b_.CreateSExt(t, i64) : b_.CreateZExt(t, i64);
   }
   case ExprKind::Unary: {
+    if (e.unary_op == ast::UnaryOp::Deref) {
+      // *p: e.type.size bytes where p points (a typed pointer says which
+      // memory; a plain integer is an address in the probe's memory).
+      const Expr &p = *e.children[0];
+      bool user = p.type.is_pointer ? p.type.addr_space == Type::AddrSpace::User
+                                    : ap_->pointer_space == Type::AddrSpace::User;
+      return emit_read_user(emit_int(p), e.type.size, e.type.is_signed, user);
+    }
     Value *v = emit_int(*e.children[0]);
     switch (e.unary_op) {
     case ast::UnaryOp::Neg: return b_.CreateNeg(v);
     case ast::UnaryOp::BitNot: return b_.CreateNot(v);
     case ast::UnaryOp::Not: return b_.CreateZExt(b_.CreateICmpEQ(v, b_.getInt64(0)), i64);
+    case ast::UnaryOp::Deref: break;  // above
     }
     break;
   }
   case ExprKind::Binary:
     return emit_binary(e);
+  case ExprKind::Update:
+    return emit_update(e);
   case ExprKind::Ternary: {
     Value *c = emit_bool(*e.children[0]);
     auto *then_bb = BasicBlock::Create(ctx_, "tern_then", fn_);
@@ -1564,6 +1916,22 @@ Value *Generator::emit_int(const Expr &e) {
       Value *r = b_.CreateUnaryIntrinsic(llvm::Intrinsic::bswap, t);
       return bits == 64 ? r : b_.CreateZExt(r, i64);
     }
+    if (e.name == "kaddr")
+      return b_.getInt64(e.int_value);
+    if (e.name == "uaddr") {
+      Value *ip = b_.CreateLoad(i64, ptr_add(ctx_arg_, bpf::kPtRegsIp));
+      return b_.CreateAdd(ip, b_.getInt64(static_cast<uint64_t>(ap_->user_symbols.at(
+                                  e.children[0]->name))));
+    }
+    if (e.name == "len") {
+      // bpf_for_each_map_elem returns how many elements it visited.
+      const MapDef &def = map_def(e.children[0]->name);
+      return call_helper(bpf::kForEachMapElem, i64,
+                         {def.var, count_callback(),
+                          llvm::ConstantPointerNull::get(b_.getPtrTy()), b_.getInt64(0)});
+    }
+    if (e.name == "strcontains")
+      return emit_strcontains(*e.children[0], *e.children[1]);
     if (e.name == "has_key") {
       const Expr &m = *e.children[0];
       const MapDef &def = map_def(m.name);
@@ -1588,6 +1956,45 @@ Value *Generator::emit_int(const Expr &e) {
     break;
   }
   throw std::logic_error("not an integer expression: " + e.name);
+}
+
+// $x++ / --@m[k]: the key is built once; a map element is updated in place
+// (as bpftrace does: not atomic) or created with 0 +/- 1.
+Value *Generator::emit_update(const Expr &e) {
+  const Expr &t = *e.children[0];
+  auto *i64 = b_.getInt64Ty();
+  auto step = [&](Value *v) {
+    return e.binary_op == BinaryOp::Add ? b_.CreateAdd(v, b_.getInt64(1))
+                                        : b_.CreateSub(v, b_.getInt64(1));
+  };
+  if (t.kind == ExprKind::Variable) {
+    Value *slot = vars_.at(t.name).slot;
+    Value *old = b_.CreateLoad(i64, slot);
+    Value *updated = step(old);
+    b_.CreateStore(updated, slot);
+    return e.prefix ? updated : old;
+  }
+  const MapDef &def = map_def(t.name);
+  Value *key = emit_key(t, def, nullptr);
+  Value *p = emit_map_lookup(def, key);
+  auto *found = BasicBlock::Create(ctx_, "update_found", fn_);
+  auto *missing = BasicBlock::Create(ctx_, "update_missing", fn_);
+  auto *done = BasicBlock::Create(ctx_, "update_done", fn_);
+  b_.CreateCondBr(b_.CreateIsNull(p), missing, found);
+  b_.SetInsertPoint(found);
+  Value *cur = b_.CreateLoad(i64, p);
+  b_.CreateStore(step(cur), p);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(missing);
+  auto *val = temp_buffer(8, "update_value");
+  b_.CreateStore(step(b_.getInt64(0)), val);
+  call_helper(bpf::kMapUpdateElem, i64, {def.var, key, val, b_.getInt64(bpf::kAny)});
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+  auto *old = b_.CreatePHI(i64, 2);
+  old->addIncoming(cur, found);
+  old->addIncoming(b_.getInt64(0), missing);
+  return e.prefix ? step(old) : old;
 }
 
 Value *Generator::emit_binary(const Expr &e) {
@@ -1719,6 +2126,73 @@ Value *Generator::strings_equal(Value *a, Value *b, uint32_t n) {
   return phi;
 }
 
+// 1 when `needle` occurs in `hay` (an empty needle always does), else 0.
+// Both are copied into zeroed buffers; the loops are bounded by their sizes.
+Value *Generator::emit_strcontains(const Expr &hay_e, const Expr &needle_e) {
+  auto *i64 = b_.getInt64Ty();
+  uint32_t hn = hay_e.type.size, nn = needle_e.type.size;
+  auto *hay = temp_buffer(hn, "hay");
+  auto *needle = temp_buffer(nn, "needle");
+  b_.CreateMemSet(hay, b_.getInt8(0), (hn + 7) / 8 * 8, llvm::MaybeAlign(8));
+  b_.CreateMemSet(needle, b_.getInt8(0), (nn + 7) / 8 * 8, llvm::MaybeAlign(8));
+  emit_str_into(hay_e, hay, hn);
+  emit_str_into(needle_e, needle, nn);
+  auto *i_slot = entry_alloca(i64, "hay_pos");
+  auto *j_slot = entry_alloca(i64, "needle_pos");
+  auto *outer = BasicBlock::Create(ctx_, "contains_outer", fn_);
+  auto *inner = BasicBlock::Create(ctx_, "contains_inner", fn_);
+  auto *inner_cmp = BasicBlock::Create(ctx_, "contains_cmp", fn_);
+  auto *inner_next = BasicBlock::Create(ctx_, "contains_next_char", fn_);
+  auto *next_start = BasicBlock::Create(ctx_, "contains_next_start", fn_);
+  auto *advance = BasicBlock::Create(ctx_, "contains_advance", fn_);
+  auto *found = BasicBlock::Create(ctx_, "contains_found", fn_);
+  auto *absent = BasicBlock::Create(ctx_, "contains_absent", fn_);
+  auto *done = BasicBlock::Create(ctx_, "contains_done", fn_);
+  b_.CreateStore(b_.getInt64(0), i_slot);
+  b_.CreateBr(outer);
+  // Try a match starting at hay[i].
+  b_.SetInsertPoint(outer);
+  Value *i = b_.CreateLoad(i64, i_slot);
+  b_.CreateStore(b_.getInt64(0), j_slot);
+  b_.CreateCondBr(b_.CreateICmpULT(i, b_.getInt64(hn)), inner, absent);
+  b_.SetInsertPoint(inner);
+  Value *j = b_.CreateLoad(i64, j_slot);
+  Value *in_needle = b_.CreateICmpULT(j, b_.getInt64(nn));
+  auto *read_needle = BasicBlock::Create(ctx_, "contains_read", fn_);
+  b_.CreateCondBr(in_needle, read_needle, found);
+  b_.SetInsertPoint(read_needle);
+  Value *c = b_.CreateLoad(b_.getInt8Ty(), b_.CreateGEP(b_.getInt8Ty(), needle, j));
+  Value *pos = b_.CreateAdd(b_.CreateLoad(i64, i_slot), j);
+  Value *needle_end = b_.CreateICmpEQ(c, b_.getInt8(0));
+  auto *check_room = BasicBlock::Create(ctx_, "contains_room", fn_);
+  b_.CreateCondBr(needle_end, found, check_room);
+  b_.SetInsertPoint(check_room);
+  b_.CreateCondBr(b_.CreateICmpULT(pos, b_.getInt64(hn)), inner_cmp, absent);
+  b_.SetInsertPoint(inner_cmp);
+  Value *h = b_.CreateLoad(b_.getInt8Ty(), b_.CreateGEP(b_.getInt8Ty(), hay, pos));
+  b_.CreateCondBr(b_.CreateICmpEQ(h, c), inner_next, next_start);
+  b_.SetInsertPoint(inner_next);
+  b_.CreateStore(b_.CreateAdd(j, b_.getInt64(1)), j_slot);
+  b_.CreateBr(inner);
+  // No match at i: the end of the haystack ends the search.
+  b_.SetInsertPoint(next_start);
+  Value *start = b_.CreateLoad(b_.getInt8Ty(),
+                               b_.CreateGEP(b_.getInt8Ty(), hay, b_.CreateLoad(i64, i_slot)));
+  b_.CreateCondBr(b_.CreateICmpEQ(start, b_.getInt8(0)), absent, advance);
+  b_.SetInsertPoint(advance);
+  b_.CreateStore(b_.CreateAdd(b_.CreateLoad(i64, i_slot), b_.getInt64(1)), i_slot);
+  b_.CreateBr(outer);
+  b_.SetInsertPoint(found);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(absent);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+  auto *r = b_.CreatePHI(i64, 2);
+  r->addIncoming(b_.getInt64(1), found);
+  r->addIncoming(b_.getInt64(0), absent);
+  return r;
+}
+
 void Generator::store_const_str(const std::string &s, Value *dst, uint32_t dst_size) {
   std::string bytes = s.substr(0, dst_size - 1);
   bytes.resize(std::min<size_t>(dst_size, s.size() + 1), '\0');
@@ -1798,8 +2272,8 @@ void Generator::emit_str_into(const Expr &e, Value *dst, uint32_t dst_size) {
       Value *p = emit_int(a);
       bool user = a.type.is_pointer ? a.type.addr_space == Type::AddrSpace::User
                                     : ap_->pointer_space == Type::AddrSpace::User;
-      call_helper(user ? bpf::kProbeReadUserStr : bpf::kProbeReadKernelStr, b_.getInt64Ty(),
-                  {dst, b_.getInt64(n), b_.CreateIntToPtr(p, b_.getPtrTy())});
+      read_memory(user ? bpf::kProbeReadUserStr : bpf::kProbeReadKernelStr, dst, n,
+                  b_.CreateIntToPtr(p, b_.getPtrTy()));
       return;
     }
     break;
@@ -1931,9 +2405,8 @@ void Generator::emit_special_into(const Expr &e, Value *dst, const meta::Type &l
       // Raw address bytes of a struct member (they contain zeros): read them
       // as bytes, not as a string.
       bool kernel = addr.children[0]->type.addr_space == Type::AddrSpace::Kernel;
-      call_helper(kernel ? bpf::kProbeReadKernel : bpf::kProbeReadUser, i64,
-                  {bytes, b_.getInt64(v6 ? 16 : 4),
-                   b_.CreateIntToPtr(emit_address_of(addr), b_.getPtrTy())});
+      read_memory(kernel ? bpf::kProbeReadKernel : bpf::kProbeReadUser, bytes, v6 ? 16 : 4,
+                  b_.CreateIntToPtr(emit_address_of(addr), b_.getPtrTy()));
     } else {
       auto *tmp = temp_buffer(addr.type.size, "ntop_bytes");
       emit_str_into(addr, tmp, addr.type.size);
@@ -1944,9 +2417,8 @@ void Generator::emit_special_into(const Expr &e, Value *dst, const meta::Type &l
     const Expr &p = *e.children[0];
     bool user = p.type.is_pointer ? p.type.addr_space == Type::AddrSpace::User
                                   : ap_->pointer_space == Type::AddrSpace::User;
-    Value *rc = call_helper(user ? bpf::kProbeReadUser : bpf::kProbeReadKernel, i64,
-                            {ptr_add(dst, 8), b_.getInt64(n),
-                             b_.CreateIntToPtr(emit_int(p), b_.getPtrTy())});
+    Value *rc = read_memory(user ? bpf::kProbeReadUser : bpf::kProbeReadKernel, ptr_add(dst, 8),
+                            n, b_.CreateIntToPtr(emit_int(p), b_.getPtrTy()));
     // A failed read leaves the buffer zeroed: report its length as 0.
     b_.CreateStore(b_.CreateSelect(b_.CreateICmpEQ(rc, b_.getInt64(0)), b_.getInt64(n),
                                    b_.getInt64(0)),
@@ -2137,9 +2609,12 @@ bool Generator::run(Output &out) {
 
   meta_.source_name = src_.name();
   meta_.printfs = an_.printfs;
+  for (const auto &[id, mask] : printf_masks_)
+    meta_.printfs.at(id).error_mask = mask;
   meta_.time_formats = an_.time_formats;
   meta_.joins = an_.joins;
   meta_.print_values = an_.print_values;
+  meta_.map_prints = an_.map_prints;
   meta_.uses_system = an_.uses_system;
   meta_.needs_stacks = an_.needs_stacks;
   meta_.binaries = an_.binaries;

@@ -42,7 +42,7 @@ const char *to_string(BinaryOp op) {
 }
 
 const char *to_string(UnaryOp op) {
-  static const char *names[] = {"-", "!", "~"};
+  static const char *names[] = {"-", "!", "~", "*"};
   return names[static_cast<int>(op)];
 }
 
@@ -86,6 +86,9 @@ static void dump_expr(std::ostream &out, const Expr &e, int depth) {
   case ExprKind::Tuple: out << "tuple"; break;
   case ExprKind::Cast: out << "cast " << e.name; break;
   case ExprKind::Ternary: out << "ternary"; break;
+  case ExprKind::Update:
+    out << (e.prefix ? "pre" : "post") << (e.binary_op == BinaryOp::Add ? "increment" : "decrement");
+    break;
   }
   if (e.type.kind != Type::Kind::None)
     out << " :: " << e.type.str();
@@ -121,6 +124,11 @@ static void dump_stmts(std::ostream &out, const StmtList &stmts, int depth) {
       out << "for " << s->target->name << "\n";
       dump_expr(out, *s->expr, depth + 1);
       dump_expr(out, *s->expr2, depth + 1);
+      dump_stmts(out, s->then_body, depth + 1);
+      break;
+    case StmtKind::ForMap:
+      out << "for " << s->target->name << " in map\n";
+      dump_expr(out, *s->expr, depth + 1);
       dump_stmts(out, s->then_body, depth + 1);
       break;
     case StmtKind::Break: out << "break\n"; break;

@@ -32,13 +32,15 @@ enum class ExprKind {
   Ternary,   // c ? a : b
   Tuple,     // (a, b, ...)
   Cast,      // (uint8)e: `name` is the type name
+  Update,    // $x++, --@m[k] as a value: children[0] is the variable or map
+             // element; binary_op Add (++) or Sub (--); `prefix` for ++x
 };
 
 enum class BinaryOp {
   Add, Sub, Mul, Div, Mod, And, Or, Xor, Shl, Shr,
   Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr,
 };
-enum class UnaryOp { Neg, Not, BitNot };
+enum class UnaryOp { Neg, Not, BitNot, Deref };  // Deref: *p
 
 const char *to_string(BinaryOp op);
 const char *to_string(UnaryOp op);
@@ -51,6 +53,7 @@ struct Expr {
   // Integer; Field on a tuple: the element index
   uint64_t int_value = 0;
   bool arrow = false;  // Field written with "->"
+  bool prefix = false; // Update: ++x / --x (the value after the update)
   // String literal value, Builtin / Variable / Map / Call / Field name
   std::string name;
   // Map keys, Call arguments, Binary (lhs, rhs), Unary (operand),
@@ -75,6 +78,7 @@ enum class StmtKind {
   While,       // while (c) { ... }
   Unroll,      // unroll (N) { ... }: `count` copies of the body
   For,         // for ($v : lo .. hi) { ... }: target = $v, expr = lo, expr2 = hi
+  ForMap,      // for ($kv : @m) { ... }: target = $kv, expr = the map
   Break,
   Continue,
   Return,
@@ -87,6 +91,9 @@ struct Stmt {
   ExprPtr expr;    // the value, the condition of If/While, or the expression statement
   ExprPtr expr2;   // For: the end of the range (exclusive)
   uint64_t count = 0;  // Unroll
+  // ForMap (set by sema): the variables assigned before the loop that its
+  // body uses; the body runs in a callback that reaches them by pointer.
+  std::vector<std::string> captures;
   StmtList then_body;
   StmtList else_body;
   Stmt(StmtKind k, SourceRange l) : kind(k), loc(l) {}

@@ -38,11 +38,12 @@ std::string lhist_bound(int64_t n) {
   return std::to_string(n);
 }
 
-void bucket_line(std::string &out, const std::string &label, uint64_t count, uint64_t max) {
+void bucket_line(std::string &out, const std::string &label, uint64_t count, uint64_t max,
+                 uint32_t div = 1) {
   std::string line = label;
   if (line.size() < 16)
     line.append(16 - line.size(), ' ');
-  std::string num = std::to_string(count);
+  std::string num = std::to_string(div > 1 ? count / div : count);
   if (num.size() < 8)
     line.append(8 - num.size(), ' ');
   line += num;
@@ -203,11 +204,19 @@ bool has_user_key(const meta::Map &map, const std::vector<uint8_t> &ukey) {
   return map.key.kind != Type::Kind::None && ukey.size() >= map.key.size;
 }
 
+// print(@m, top): the entries with the largest values are the last ones.
+template <typename T>
+void keep_top(std::vector<T> &v, const PrintLimits &limits) {
+  if (limits.top && v.size() > limits.top)
+    v.erase(v.begin(), v.end() - limits.top);
+}
+
 void print_hist_map(const meta::Map &map, const std::vector<RawEntry> &entries, unsigned ncpus,
-                    Symbolizer *sym, std::string &out) {
+                    Symbolizer *sym, std::string &out, const PrintLimits &limits) {
   std::map<std::vector<uint8_t>, std::vector<uint64_t>> by_key;
   std::vector<HistEntry> order;
   collect_hist(map, entries, ncpus, by_key, order);
+  keep_top(order, limits);
   if (order.empty()) {
     out += "\n";
     return;
@@ -218,7 +227,7 @@ void print_hist_map(const meta::Map &map, const std::vector<RawEntry> &entries, 
       keytext = key_to_string(map.key, h.key->data(), sym);
     out += map.name + keytext + ": \n";
     if (map.kind == MapKind::Hist)
-      out += format_hist(*h.counts);
+      out += format_hist(*h.counts, limits.div);
     else
       out += format_lhist(*h.counts, map.lhist_min, map.lhist_max, map.lhist_step);
     out += "\n";
@@ -227,7 +236,7 @@ void print_hist_map(const meta::Map &map, const std::vector<RawEntry> &entries, 
 
 // [{"min": 4, "max": 7, "count": 1}, ...] from the first to the last
 // non-empty bucket, as bpftrace -f json writes a histogram.
-std::string hist_json(const meta::Map &map, const std::vector<uint64_t> &counts) {
+std::string hist_json(const meta::Map &map, const std::vector<uint64_t> &counts, uint32_t div) {
   size_t lo = 0, hi = 0;
   uint64_t max = 0;
   std::string out = "[";
@@ -238,7 +247,8 @@ std::string hist_json(const meta::Map &map, const std::vector<uint64_t> &counts)
   for (size_t i = lo; i <= hi; i++) {
     if (i > lo)
       out += ", ";
-    std::string c = std::to_string(counts[i]);
+    bool divide = map.kind == MapKind::Hist && div > 1;
+    std::string c = std::to_string(divide ? counts[i] / div : counts[i]);
     if (map.kind == MapKind::Hist) {
       if (i == 0) {
         out += "{\"max\": -1, \"count\": " + c + "}";
@@ -265,15 +275,17 @@ std::string hist_json(const meta::Map &map, const std::vector<uint64_t> &counts)
 }
 
 void print_hist_map_json(const meta::Map &map, const std::vector<RawEntry> &entries,
-                         unsigned ncpus, Symbolizer *sym, std::string &out) {
+                         unsigned ncpus, Symbolizer *sym, std::string &out,
+                         const PrintLimits &limits) {
   std::map<std::vector<uint8_t>, std::vector<uint64_t>> by_key;
   std::vector<HistEntry> order;
   collect_hist(map, entries, ncpus, by_key, order);
+  keep_top(order, limits);
   if (order.empty())
     return;
   out += "{\"type\": \"hist\", \"data\": {" + json_string(map.name) + ": ";
   if (map.key.kind == Type::Kind::None) {
-    out += hist_json(map, *order.front().counts);
+    out += hist_json(map, *order.front().counts, limits.div);
   } else {
     out += "{";
     bool first = true;
@@ -283,7 +295,8 @@ void print_hist_map_json(const meta::Map &map, const std::vector<RawEntry> &entr
       if (!first)
         out += ", ";
       first = false;
-      out += key_to_json(map.key, h.key->data(), sym) + ": " + hist_json(map, *h.counts);
+      out += key_to_json(map.key, h.key->data(), sym) + ": " +
+             hist_json(map, *h.counts, limits.div);
     }
     out += "}";
   }
@@ -297,7 +310,7 @@ void collect_items(const meta::Map &map, const std::vector<RawEntry> &entries, u
 
 }  // namespace
 
-std::string format_hist(const std::vector<uint64_t> &counts) {
+std::string format_hist(const std::vector<uint64_t> &counts, uint32_t div) {
   size_t lo = 0, hi = 0;
   uint64_t max = 0;
   std::string out;
@@ -313,7 +326,7 @@ std::string format_hist(const std::vector<uint64_t> &counts) {
       label = "[1]";
     else
       label = "[" + hist_bound(int(i) - 2) + ", " + hist_bound(int(i) - 1) + ")";
-    bucket_line(out, label, counts[i], max);
+    bucket_line(out, label, counts[i], max, div);
   }
   return out;
 }
@@ -461,21 +474,30 @@ void collect_items(const meta::Map &map, const std::vector<RawEntry> &entries, u
 
 }
 
+// An integer value divided by print()'s div (C division, as bpftrace).
+std::string divided(bool is_signed, int64_t s, uint64_t u, uint32_t div) {
+  if (div <= 1)
+    return is_signed ? std::to_string(s) : std::to_string(u);
+  return is_signed ? std::to_string(s / int64_t(div)) : std::to_string(u / div);
+}
+
 // The value of one entry as text ("5", "count 1, average 7, total 7").
-std::string item_text(const meta::Map &map, const Item &it, Symbolizer *sym) {
+std::string item_text(const meta::Map &map, const Item &it, Symbolizer *sym, uint32_t div) {
   const bool is_signed = arg_signed(map);
   switch (map.kind) {
   case MapKind::Value:
+    if (map.value.kind == Type::Kind::Int && div > 1)
+      return divided(map.value.is_signed, it.sval, it.uval, div);
     return value_to_string(map.value, it.raw, sym);
   case MapKind::Count:
-    return std::to_string(it.uval);
+    return divided(false, it.sval, it.uval, div);
   case MapKind::Sum:
   case MapKind::Min:
   case MapKind::Max:
-    return is_signed ? std::to_string(it.sval) : std::to_string(it.uval);
+    return divided(is_signed, it.sval, it.uval, div);
   case MapKind::Avg: {
     auto a = average_of(map, it);
-    return is_signed ? std::to_string(a.first) : std::to_string(a.second);
+    return divided(is_signed, a.first, a.second, div);
   }
   case MapKind::Stats: {
     auto a = average_of(map, it);
@@ -488,10 +510,12 @@ std::string item_text(const meta::Map &map, const Item &it, Symbolizer *sym) {
   }
 }
 
-std::string item_json(const meta::Map &map, const Item &it, Symbolizer *sym) {
+std::string item_json(const meta::Map &map, const Item &it, Symbolizer *sym, uint32_t div) {
   const bool is_signed = arg_signed(map);
   switch (map.kind) {
   case MapKind::Value:
+    if (map.value.kind == Type::Kind::Int && div > 1)
+      return divided(map.value.is_signed, it.sval, it.uval, div);
     return value_to_json(map.value, it.raw, sym);
   case MapKind::Stats: {
     auto a = average_of(map, it);
@@ -501,8 +525,13 @@ std::string item_json(const meta::Map &map, const Item &it, Symbolizer *sym) {
            "}";
   }
   default:
-    return item_text(map, it, sym);
+    return item_text(map, it, sym, div);
   }
+}
+
+// stats() maps ignore top and div, as in bpftrace 0.17.
+PrintLimits effective_limits(const meta::Map &map, const PrintLimits &limits) {
+  return map.kind == MapKind::Stats ? PrintLimits{} : limits;
 }
 
 bool is_keyless_count(const meta::Map &map) {
@@ -512,13 +541,15 @@ bool is_keyless_count(const meta::Map &map) {
 }  // namespace
 
 void print_map(const meta::Map &map, const std::vector<RawEntry> &entries, unsigned ncpus,
-               std::string &out, Symbolizer *sym) {
+               std::string &out, Symbolizer *sym, const PrintLimits &requested) {
+  PrintLimits limits = effective_limits(map, requested);
   if (map.kind == MapKind::Hist || map.kind == MapKind::Lhist) {
-    print_hist_map(map, entries, ncpus, sym, out);
+    print_hist_map(map, entries, ncpus, sym, out, limits);
     return;
   }
   std::vector<Item> items;
   collect_items(map, entries, ncpus, items);
+  keep_top(items, limits);
   if (items.empty()) {
     // bpftrace 0.17 prints a keyless count() that never fired as 0; every
     // other empty map as a blank line (two for avg/stats).
@@ -536,7 +567,7 @@ void print_map(const meta::Map &map, const std::vector<RawEntry> &entries, unsig
     if (it.key)
       out += key_to_string(map.key, it.key, sym);
     out += ": ";
-    out += item_text(map, it, sym);
+    out += item_text(map, it, sym, limits.div);
     out += "\n";
   }
   if (map.kind == MapKind::Avg || map.kind == MapKind::Stats)
@@ -544,13 +575,15 @@ void print_map(const meta::Map &map, const std::vector<RawEntry> &entries, unsig
 }
 
 void print_map_json(const meta::Map &map, const std::vector<RawEntry> &entries, unsigned ncpus,
-                    std::string &out, Symbolizer *sym) {
+                    std::string &out, Symbolizer *sym, const PrintLimits &requested) {
+  PrintLimits limits = effective_limits(map, requested);
   if (map.kind == MapKind::Hist || map.kind == MapKind::Lhist) {
-    print_hist_map_json(map, entries, ncpus, sym, out);
+    print_hist_map_json(map, entries, ncpus, sym, out, limits);
     return;
   }
   std::vector<Item> items;
   collect_items(map, entries, ncpus, items);
+  keep_top(items, limits);
   const char *type = map.kind == MapKind::Avg || map.kind == MapKind::Stats ? "stats" : "map";
   std::string head = std::string("{\"type\": \"") + type + "\", \"data\": {" +
                      json_string(map.name) + ": ";
@@ -563,13 +596,14 @@ void print_map_json(const meta::Map &map, const std::vector<RawEntry> &entries, 
   }
   out += head;
   if (map.key.kind == Type::Kind::None) {
-    out += item_json(map, items.front(), sym);
+    out += item_json(map, items.front(), sym, limits.div);
   } else {
     out += "{";
     for (size_t i = 0; i < items.size(); i++) {
       if (i)
         out += ", ";
-      out += key_to_json(map.key, items[i].key, sym) + ": " + item_json(map, items[i], sym);
+      out += key_to_json(map.key, items[i].key, sym) + ": " +
+             item_json(map, items[i], sym, limits.div);
     }
     out += "}";
   }

@@ -30,11 +30,17 @@ struct RawEntry {
   std::vector<uint8_t> value;  // one value, or `ncpus` values each padded to 8 bytes
 };
 
+// print(@m, top, div): see meta::MapPrint. The defaults print everything as is.
+struct PrintLimits {
+  uint32_t top = 0;
+  uint32_t div = 1;
+};
+
 // Appends the text for one map. `ncpus` is the number of per-CPU slots in
 // each value when `map.per_cpu` (libbpf_num_possible_cpus()), ignored otherwise.
 // `sym` resolves symbols and stacks in keys and values (nullptr: hex).
 void print_map(const meta::Map &map, const std::vector<RawEntry> &entries, unsigned ncpus,
-               std::string &out, Symbolizer *sym = nullptr);
+               std::string &out, Symbolizer *sym = nullptr, const PrintLimits &limits = {});
 
 // The same map as bpftrace 0.17 -f json prints it: one line
 // {"type": "map"|"stats"|"hist", "data": {"@name": VALUE}}, VALUE being the
@@ -44,13 +50,15 @@ void print_map(const meta::Map &map, const std::vector<RawEntry> &entries, unsig
 // {"min": lo, "max": hi, "count": n} buckets. An empty map prints nothing
 // (a keyless count() prints 0).
 void print_map_json(const meta::Map &map, const std::vector<RawEntry> &entries, unsigned ncpus,
-                    std::string &out, Symbolizer *sym = nullptr);
+                    std::string &out, Symbolizer *sym = nullptr, const PrintLimits &limits = {});
 
 // The histogram body as bpftrace prints it: `counts[i]` is bucket i with the
 // layout of docs/architecture.md (hist: 0 negative, 1 zero, i >= 2
 // [2^(i-2), 2^(i-1)); lhist: 0 below min, 1 + (v - min) / step, last >= max).
 // Only the buckets from the first to the last non-zero one are printed.
-std::string format_hist(const std::vector<uint64_t> &counts);
+// `div` divides the printed counts (print(@m, top, div)); the bars keep the
+// undivided proportions, as in bpftrace 0.17.
+std::string format_hist(const std::vector<uint64_t> &counts, uint32_t div = 1);
 std::string format_lhist(const std::vector<uint64_t> &counts, int64_t min, int64_t max,
                          int64_t step);
 

@@ -165,6 +165,8 @@ std::string serialize(const Program &p) {
       args.push_back({{"type", type_to_json(f.args[i])}, {"offset", f.offsets[i]}});
     q["args"] = args;
     q["payload_size"] = f.payload_size;
+    if (f.error_mask)
+      q["error_mask"] = true;
     printfs.push_back(q);
   }
   j["printfs"] = printfs;
@@ -177,6 +179,11 @@ std::string serialize(const Program &p) {
   for (const auto &v : p.joins)
     joins.push_back({{"separator", v.separator}, {"count", v.count}, {"size", v.size}});
   j["joins"] = joins;
+  if (!p.map_prints.empty()) {
+    auto &mp = j["map_prints"] = json::array();
+    for (const auto &m : p.map_prints)
+      mp.push_back({{"map", m.map}, {"top", m.top}, {"div", m.div}});
+  }
   j["needs_stacks"] = p.needs_stacks;
   if (p.bpf_unwinder)
     j["bpf_unwinder"] = true;
@@ -248,6 +255,7 @@ Program deserialize(const std::string &text) {
         f.offsets.push_back(a.at("offset").get<uint32_t>());
       }
       f.payload_size = q.at("payload_size").get<uint32_t>();
+      f.error_mask = q.value("error_mask", false);
       p.printfs.push_back(f);
     }
     p.time_formats = j.value("time_formats", std::vector<std::string>{});
@@ -258,6 +266,10 @@ Program deserialize(const std::string &text) {
       for (const auto &v : j.at("joins"))
         p.joins.push_back({v.at("separator").get<std::string>(), v.at("count").get<uint32_t>(),
                            v.at("size").get<uint32_t>()});
+    if (j.contains("map_prints"))
+      for (const auto &m : j.at("map_prints"))
+        p.map_prints.push_back({m.at("map").get<uint32_t>(), m.at("top").get<uint32_t>(),
+                                m.at("div").get<uint32_t>()});
     p.needs_stacks = j.value("needs_stacks", false);
     p.bpf_unwinder = j.value("bpf_unwinder", false);
     if (j.contains("tail_calls"))

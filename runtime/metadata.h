@@ -23,6 +23,9 @@ inline constexpr const char *kLostMap = "gt_lost";      // PERCPU_ARRAY u32 -> u
 // PERCPU_ARRAY u32 -> u64, one slot per probe: uretprobe hits with no recorded
 // entry (the call began before tracing, or its entry state was evicted).
 inline constexpr const char *kUnpairedMap = "gt_unpaired";
+// PERCPU_ARRAY u32 -> u64, one slot per probe: reads of memory that failed
+// (bpf_probe_read_* < 0; str() of NULL is "", not a failure); the runtime reports them.
+inline constexpr const char *kReadErrorsMap = "gt_read_errors";
 inline constexpr const char *kConfigSection = ".rodata"; // holds struct gt_config (see below)
 
 // A value as laid out in BPF memory (event payloads, map keys and values).
@@ -155,6 +158,10 @@ struct Printf {
   std::vector<Type> args;
   std::vector<uint32_t> offsets;
   uint32_t payload_size = 0;
+  // Set when some argument reads memory: a u64 at payload_size follows the
+  // arguments, bit i set when reading argument i failed (it prints as
+  // "<read error>"). printf and system/cat records only.
+  bool error_mask = false;
 };
 
 // Event record kinds (first u32 of every ring buffer record).
@@ -173,11 +180,23 @@ enum EventKind : uint32_t {
                         //      prints the value as bpftrace does, then "\n"
   kEventJoin = 10,    // id = index into Program::joins; payload: `count`
                       //      strings of `size` bytes; an empty one ends the list
+  kEventPrintMapLimited = 11, // id = index into Program::map_prints:
+                              //      print(@m, top[, div])
 };
 
 // print(expr) of a non-map value: its type (payload layout).
 struct PrintValue {
   Type type;
+};
+
+// print(@m, top[, div]), as bpftrace 0.17 prints it: only the last `top`
+// entries of the print order (0: all); values and hist() bucket counts
+// divided by `div` (0 and 1: as they are). stats() maps ignore both and
+// lhist() maps ignore `div`.
+struct MapPrint {
+  uint32_t map = 0;  // index into Program::maps
+  uint32_t top = 0;
+  uint32_t div = 1;
 };
 
 // join(argv[, sep]).
@@ -196,6 +215,7 @@ struct Program {
   std::vector<std::string> time_formats;  // time(fmt)
   std::vector<PrintValue> print_values;   // print(expr)
   std::vector<Join> joins;                // join(...)
+  std::vector<MapPrint> map_prints;       // print(@m, top[, div])
   bool needs_stacks = false;              // the object has the "gt_stacks" map
   bool uses_system = false;               // system() is called: needs --unsafe
   uint32_t ringbuf_size = 0;    // bytes, power of two, multiple of the page size

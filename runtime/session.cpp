@@ -147,14 +147,14 @@ private:
   void print_maps();
   // The entries of a user map as the printers take them.
   bool read_map(const meta::Map &m, meta::Map &mm, std::vector<RawEntry> &entries);
-  void print_one_map(const meta::Map &m, std::string &out);
+  void print_one_map(const meta::Map &m, std::string &out, const PrintLimits &limits = {});
   void clear_map(const meta::Map &m, bool zero);
   void emit_json(const char *type, const std::string &data_json);
   void run_system(const std::string &cmd);
   void cat_file(const std::string &path);
   const meta::Map *map_at(uint32_t id) { return id < prog_.maps.size() ? &prog_.maps[id] : nullptr; }
   void print_lost_summary();
-  void print_unpaired_summary();
+  void print_problem_summary();
   void setup_unwinder();
   void serve_unwind_requests();
   void service_child();
@@ -379,6 +379,7 @@ void Session::setup_events() {
     if (bpf_map *m = bpf_object__find_map_by_name(bpf_, "gt_ustacks"))
       ustacks_fd = bpf_map__fd(m);
   sym_ = std::make_unique<SessionSymbolizer>(stacks_fd, stack_bytes, ustacks_fd);
+  sym_->set_stack_lines(opts_.stack_lines);
   std::function<bool(const meta::Type &)> has_usym = [&](const meta::Type &t) {
     if (t.kind == meta::Type::Kind::Usym || t.kind == meta::Type::Kind::Ustack)
       return true;
@@ -529,6 +530,11 @@ int Session::handle_event(const uint8_t *data, size_t size) {
     if (const meta::Map *m = map_at(id))
       print_one_map(*m, pending_);
     break;
+  case meta::kEventPrintMapLimited:
+    if (id < prog_.map_prints.size())
+      if (const meta::Map *m = map_at(prog_.map_prints[id].map))
+        print_one_map(*m, pending_, {prog_.map_prints[id].top, prog_.map_prints[id].div});
+    break;
   case meta::kEventClearMap:
   case meta::kEventZeroMap:
     if (const meta::Map *m = map_at(id))
@@ -675,15 +681,15 @@ bool Session::read_map(const meta::Map &m, meta::Map &mm, std::vector<RawEntry> 
   return true;
 }
 
-void Session::print_one_map(const meta::Map &m, std::string &out) {
+void Session::print_one_map(const meta::Map &m, std::string &out, const PrintLimits &limits) {
   meta::Map mm;
   std::vector<RawEntry> entries;
   if (!read_map(m, mm, entries))
     return;
   if (opts_.json)
-    print_map_json(mm, entries, unsigned(ncpus_), out, sym_.get());
+    print_map_json(mm, entries, unsigned(ncpus_), out, sym_.get(), limits);
   else
-    print_map(mm, entries, unsigned(ncpus_), out, sym_.get());
+    print_map(mm, entries, unsigned(ncpus_), out, sym_.get(), limits);
 }
 
 // clear(): delete every element (an array map cannot delete: zeroed);
@@ -799,18 +805,28 @@ void Session::print_lost_summary() {
   fflush(stderr);
 }
 
-// uretprobe hits whose entry was not recorded ran no script: say how many.
-void Session::print_unpaired_summary() {
-  bpf_map *m = bpf_object__find_map_by_name(bpf_, meta::kUnpairedMap);
-  if (!m)
-    return;
-  std::vector<uint64_t> counts(std::min<size_t>(prog_.probes.size(), bpf_map__max_entries(m)));
-  read_counters(bpf_map__fd(m), counts);
-  for (size_t i = 0; i < counts.size(); i++)
-    if (counts[i])
-      fprintf(stderr, "%llu return%s of %s had no recorded entry (the call began before "
-                      "tracing, or more calls were in flight than the entry map holds)\n",
-              (unsigned long long)counts[i], counts[i] == 1 ? "" : "s", probe_spec(i).c_str());
+// What the kernel side could not do, per probe, said once at exit: uretprobe
+// hits whose entry was not recorded (they ran no script) and failed reads of
+// memory (printf shows them as <read error>; elsewhere they read as 0 or "").
+void Session::print_problem_summary() {
+  // `what`: "%llu %s ..." with the count and the noun, then the probe.
+  auto report = [&](const char *map, const char *one, const char *many, const char *what) {
+    bpf_map *m = bpf_object__find_map_by_name(bpf_, map);
+    if (!m)
+      return;
+    std::vector<uint64_t> counts(std::min<size_t>(prog_.probes.size(), bpf_map__max_entries(m)));
+    read_counters(bpf_map__fd(m), counts);
+    for (size_t i = 0; i < counts.size(); i++)
+      if (counts[i])
+        fprintf(stderr, what, (unsigned long long)counts[i], counts[i] == 1 ? one : many,
+                probe_spec(i).c_str());
+  };
+  report(meta::kUnpairedMap, "return", "returns",
+         "%llu %s of %s had no recorded entry (the call began before tracing, or more calls "
+         "were in flight than the entry map holds)\n");
+  report(meta::kReadErrorsMap, "read", "reads",
+         "%llu %s of memory failed in %s (printf shows <read error>; other values read as 0 "
+         "or \"\")\n");
   fflush(stderr);
 }
 
@@ -1209,7 +1225,7 @@ int Session::run() {
   check_lost(true);
   print_maps();
   print_lost_summary();
-  print_unpaired_summary();
+  print_problem_summary();
   return 0;
 }
 

@@ -283,6 +283,13 @@ private:
   void check_call(Expr &e, bool as_statement);
   void check_map_assign(Stmt &s);
   void check_param(Expr &e);
+  void check_update(Expr &e);
+  bool check_print_limits(Expr &e, const MapInfo &map);
+  void check_for_map(Stmt &s);
+  void check_deref(Expr &e);
+  void check_symbol_address(Expr &e);
+  bool kallsyms_read_ = false;
+  std::map<std::string, uint64_t> kallsyms_;  // name -> address (first listed)
   void check_member(Expr &e, const Expr &obj);
   bool type_from_c(const dwarf::Type *ct, const SourceRange &loc, const std::string &what,
                    Type &out, Type::AddrSpace space = Type::AddrSpace::User);
@@ -1418,9 +1425,11 @@ void Analyzer::check_call(Expr &e, bool as_statement) {
     if (!want(1, fn == "print" ? 3 : 1))
       return;
     Expr &a = *e.children[0];
-    if (a.kind == ExprKind::Map && a.children.empty() && result_.find_map(a.name) &&
-        (fn != "print" || result_.find_map(a.name)->is_aggregate ||
-         result_.find_map(a.name)->key.kind != Type::Kind::None)) {
+    const MapInfo *whole = a.kind == ExprKind::Map && a.children.empty()
+                               ? result_.find_map(a.name) : nullptr;
+    if (whole) {
+      if (nargs > 1 && !check_print_limits(e, *whole))
+        return;
       e.type = Type::void_type();
       return;  // the whole map
     }
@@ -1531,10 +1540,56 @@ void Analyzer::check_call(Expr &e, bool as_statement) {
     e.name = fn;
     if (report_ && e.type.kind == Type::Kind::Void)
       result_.uses_system |= fn == "system";
+  } else if (fn == "len") {
+    // The number of elements of a map (bpf_for_each_map_elem counts them).
+    if (!want(1, 1))
+      return;
+    Expr &m = *e.children[0];
+    if (m.kind != ExprKind::Map) {
+      error(m.loc, "len() needs a map: len(@m)");
+      return;
+    }
+    if (!m.children.empty()) {
+      error(m.loc, "len() counts the elements of a whole map: len(" + m.name + "), not an element");
+      return;
+    }
+    const MapInfo *info = result_.find_map(m.name);
+    if (!info) {
+      if (report_)
+        error(m.loc, "map " + m.name + " is never assigned");
+      return;
+    }
+    if (info->key.kind == Type::Kind::None) {
+      error(m.loc, "len() needs a map with keys; " + m.name + " has none");
+      return;
+    }
+    if (info->kind == meta::MapKind::Hist || info->kind == meta::MapKind::Lhist) {
+      error(m.loc, "len() cannot count the keys of " + m.name + ": a " +
+                       meta::to_string(info->kind) + "() map stores one element per bucket");
+      return;
+    }
+    e.type = Type::integer();
+  } else if (fn == "strcontains") {
+    if (!want(2, 2))
+      return;
+    bool ok = true;
+    for (auto &a : e.children) {
+      check_expr(*a);
+      if (a->type.kind == Type::Kind::None) {
+        ok = false;
+      } else if (!a->type.is_str()) {
+        error(a->loc, "strcontains() needs a string here, not " + a->type.str());
+        ok = false;
+      }
+    }
+    if (ok)
+      e.type = Type::integer();
+  } else if (fn == "kaddr" || fn == "uaddr") {
+    check_symbol_address(e);
   } else {
     static const std::set<std::string> later = {
-        "kaddr", "uaddr", "reg", "cgroupid", "strcontains",
-        "sizeof", "offsetof", "len", "override", "macaddr", "path", "unwatch"};
+        "reg", "cgroupid",
+        "sizeof", "offsetof", "override", "macaddr", "path", "unwatch"};
     if (later.count(fn))
       error(e.loc, fn + "() is not supported yet");
     else
@@ -1790,12 +1845,16 @@ void Analyzer::check_expr(Expr &e) {
     if (n.find('*') != std::string::npos || n.rfind("struct ", 0) == 0 ||
         n.rfind("union ", 0) == 0 || n.rfind("enum ", 0) == 0) {
       // (struct X *)p: user-space probes take X from the binary's DWARF,
-      // the others from the kernel's BTF.
+      // the others from the kernel's BTF. (int32 *)p, (u8 **)p: C integers.
       size_t stars = n.size() - n.find_last_not_of('*') - 1;
       std::string base = n.substr(0, n.size() - stars);
-      if (stars != 1 || !a.type.is_int() || base.rfind("enum ", 0) == 0) {
-        error(e.loc, "only casts of an integer to a struct or union pointer ('struct X *') are "
-                     "supported, not to '" + n + "'");
+      if (!a.type.is_int()) {
+        error(e.loc, "only an integer can be cast to '" + n + "', not " + a.type.str());
+        return;
+      }
+      if (stars == 0 || base.rfind("enum ", 0) == 0) {
+        error(e.loc, "casts to '" + n + "' are not supported: cast to a pointer ('struct X *', "
+                     "'int32 *')");
         return;
       }
       auto kind = probe_->attach_points.front().probe.kind;
@@ -1803,7 +1862,14 @@ void Analyzer::check_expr(Expr &e) {
                   kind == meta::ProbeKind::Usdt;
       std::string err;
       const dwarf::Type *st = nullptr;
-      if (script_structs_.count(base)) {
+      bool tagged = base.rfind("struct ", 0) == 0 || base.rfind("union ", 0) == 0;
+      if (!tagged) {
+        st = int_type(base, err);
+        if (!st) {
+          error(e.loc, err.empty() ? "unknown type '" + base + "'" : err);
+          return;
+        }
+      } else if (script_structs_.count(base)) {
         // A struct defined in the script hides the binary's and the kernel's.
         st = script_struct(base, type_ctx());
         if (!st)
@@ -1828,15 +1894,19 @@ void Analyzer::check_expr(Expr &e) {
         }
         st = b->find_type(base);
       }
-      if (!st || !st->resolve()->is_aggregate()) {
+      if (!st || (tagged && !st->resolve()->is_aggregate())) {
         error(e.loc, "unknown type '" + base + "' in " +
                          (user ? "the DWARF of " + probe_->attach_points.front().probe.binary
                                : std::string("the kernel's BTF")));
         return;
       }
-      auto *ptr = result_.cast_types->make(dwarf::TypeKind::Pointer);
-      ptr->size = 8;
-      ptr->target = st;
+      const dwarf::Type *ptr = st;
+      for (size_t i = 0; i < stars; i++) {
+        auto *p = result_.cast_types->make(dwarf::TypeKind::Pointer);
+        p->size = 8;
+        p->target = ptr;
+        ptr = p;
+      }
       e.type = Type::pointer(user ? Type::AddrSpace::User : Type::AddrSpace::Kernel);
       e.type.ctype = ptr;
       return;
@@ -1927,6 +1997,10 @@ void Analyzer::check_expr(Expr &e) {
     check_expr(a);
     if (a.type.kind == Type::Kind::None)
       return;
+    if (e.unary_op == ast::UnaryOp::Deref) {
+      check_deref(e);
+      return;
+    }
     if (!a.type.is_int()) {
       error(e.loc, std::string("operator ") + ast::to_string(e.unary_op) +
                        " needs an integer, not " + a.type.str());
@@ -1964,6 +2038,9 @@ void Analyzer::check_expr(Expr &e) {
     e.type = comparison ? Type::integer() : Type::integer(8, is_signed);
     return;
   }
+  case ExprKind::Update:
+    check_update(e);
+    return;
   case ExprKind::Ternary: {
     for (auto &c : e.children)
       check_expr(*c);
@@ -1987,6 +2064,211 @@ void Analyzer::check_expr(Expr &e) {
     return;
   }
   }
+}
+
+// *p: the value p points to, typed from DWARF/BTF or a cast ((int32 *)p).
+// As in bpftrace 0.17, *x of an integer without a C type reads an integer
+// of x's own size (kaddr("avenrun") is such an integer).
+void Analyzer::check_deref(Expr &e) {
+  Expr &a = *e.children[0];
+  if (!a.type.is_int()) {
+    error(e.loc, "operator * needs a pointer, not " + a.type.str());
+    return;
+  }
+  if (!a.type.ctype) {
+    e.type = Type::integer(a.type.size ? a.type.size : 8, a.type.is_signed);
+    return;
+  }
+  const dwarf::Type *ptr = a.type.ctype->resolve();
+  const dwarf::Type *target = ptr && ptr->target ? ptr->target->resolve() : nullptr;
+  if (!target || target->kind == dwarf::TypeKind::Void ||
+      target->kind == dwarf::TypeKind::Function) {
+    error(e.loc, "cannot dereference '" + a.type.ctype->display() + "': cast it to a pointer "
+                 "to a type first ('(int32 *)p')");
+    return;
+  }
+  bool kernel = a.type.addr_space == Type::AddrSpace::Kernel;
+  std::string err;
+  if (kernel && target->is_aggregate())
+    if (btf::Btf *b = kernel_btf(err))
+      target = b->complete(target);
+  Type t;
+  if (!type_from_c(ptr->target, e.loc, "*" + std::string(a.kind == ExprKind::Variable
+                                                              ? a.name : "p"),
+                   t, a.type.addr_space))
+    return;
+  if (t.is_str()) {
+    error(e.loc, "cannot dereference '" + a.type.ctype->display() + "': reading arrays "
+                 "through * is not supported yet (use str())");
+    return;
+  }
+  if (t.kind == Type::Kind::Record)
+    t.ctype = target;
+  e.type = t;
+}
+
+// kaddr("sym"): a kernel symbol's address from /proc/kallsyms, fixed at
+// compile time (as bpftrace does: the object is valid for this boot only).
+// uaddr("sym"): a symbol of the probed binary, located at run time from the
+// probe's ip, so it is right for position-independent binaries too. Its
+// type points to a signed integer of the symbol's size (8 if not 1, 2, 4).
+void Analyzer::check_symbol_address(Expr &e) {
+  const std::string &fn = e.name;
+  if (e.children.size() != 1) {
+    error(e.loc, fn + "() takes 1 argument, " + std::to_string(e.children.size()) + " given");
+    return;
+  }
+  Expr &a = *e.children[0];
+  if (a.kind != ExprKind::String) {
+    error(a.loc, fn + "() needs a symbol name as a string literal");
+    return;
+  }
+  const std::string &name = a.name;
+  if (fn == "kaddr") {
+    if (!kallsyms_read_) {
+      kallsyms_read_ = true;
+      std::ifstream in("/proc/kallsyms");
+      std::string line;
+      while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string addr, type, sym;
+        if (fields >> addr >> type >> sym)
+          kallsyms_.emplace(sym, strtoull(addr.c_str(), nullptr, 16));
+      }
+    }
+    auto it = kallsyms_.find(name);
+    if (it == kallsyms_.end()) {
+      error(a.loc, "kernel symbol '" + name + "' is not in /proc/kallsyms (kernels without "
+                   "CONFIG_KALLSYMS_ALL list only functions)");
+      return;
+    }
+    if (it->second == 0) {
+      error(a.loc, "/proc/kallsyms hides kernel addresses from this user (kptr_restrict); "
+                   "compile as root");
+      return;
+    }
+    e.int_value = it->second;
+    e.type = Type::pointer(Type::AddrSpace::Kernel);
+    return;
+  }
+  uint64_t size = 0;
+  for (auto &ap : probe_->attach_points) {
+    auto kind = ap.probe.kind;
+    if (kind != meta::ProbeKind::Uprobe && kind != meta::ProbeKind::Usdt) {
+      error(e.loc, kind == meta::ProbeKind::Uretprobe
+                       ? "uaddr() is not available in uretprobe probes: at a return the "
+                         "instruction pointer does not tell where the binary is loaded"
+                       : "uaddr() is only available in uprobe and usdt probes");
+      return;
+    }
+    uint64_t here = ap.link_address ? ap.link_address : ap.probe.address;
+    std::string err;
+    elf::ElfFile *file = elves_[ap.probe.binary];
+    if (!file) {
+      auto f = elf::ElfFile::open(ap.probe.binary, err);
+      if (!f) {
+        error(a.loc, "cannot read symbols of " + ap.probe.binary + ": " + err);
+        return;
+      }
+      file = f.get();
+      elves_[ap.probe.binary] = file;
+      elf_store_.push_back(std::move(f));
+    }
+    auto sym = file->find_symbol(name);
+    if (!sym || !sym->address) {
+      error(a.loc, "could not find symbol '" + name + "' in " + ap.probe.binary);
+      return;
+    }
+    if (!here) {
+      error(e.loc, "uaddr() needs the probe's address in " + ap.probe.binary + ", which " +
+                       ap.probe.spec + " does not give");
+      return;
+    }
+    if (size && sym->size != size) {
+      error(a.loc, "symbol '" + name + "' has different sizes in the binaries of this probe");
+      return;
+    }
+    size = sym->size;
+    ap.user_symbols[name] = static_cast<int64_t>(sym->address - here);
+  }
+  uint32_t bytes = size == 1 || size == 2 || size == 4 ? static_cast<uint32_t>(size) : 8;
+  std::string why;
+  const dwarf::Type *target = int_type("int" + std::to_string(bytes * 8), why);
+  auto *ptr = result_.cast_types->make(dwarf::TypeKind::Pointer);
+  ptr->size = 8;
+  ptr->target = target;
+  e.type = Type::pointer(Type::AddrSpace::User);
+  e.type.ctype = ptr;
+}
+
+// print(@m, top[, div]): integer literals, kept for the runtime (bpftrace
+// takes them as u32).
+bool Analyzer::check_print_limits(Expr &e, const MapInfo &map) {
+  uint32_t limits[2] = {0, 1};
+  for (size_t i = 1; i < e.children.size(); i++) {
+    Expr &n = *e.children[i];
+    check_expr(n);  // turns a positional parameter into a literal
+    if (n.kind != ExprKind::Integer || n.int_value > UINT32_MAX) {
+      error(n.loc, std::string("print() takes the ") + (i == 1 ? "top" : "div") +
+                       " argument as an integer literal from 0 to 4294967295");
+      return false;
+    }
+    limits[i - 1] = static_cast<uint32_t>(n.int_value);
+  }
+  if (!report_)
+    return true;
+  if (map.kind == meta::MapKind::Stats)
+    diags_.warning(e.loc, "print() ignores top and div for stats() maps, as bpftrace does");
+  else if (map.kind == meta::MapKind::Lhist && e.children.size() > 2)
+    diags_.warning(e.children[2]->loc, "print() ignores div for lhist() maps, as bpftrace does");
+  uint32_t index = static_cast<uint32_t>(&map - result_.maps.data());
+  result_.map_print_ids[&e] = static_cast<uint32_t>(result_.map_prints.size());
+  result_.map_prints.push_back({index, limits[0], limits[1]});
+  return true;
+}
+
+// $x++, --@m[k]: an integer variable or map element, read, stepped by one
+// and written back; a map element that does not exist yet counts from 0.
+void Analyzer::check_update(Expr &e) {
+  Expr &t = *e.children[0];
+  std::string op = e.binary_op == BinaryOp::Add ? "++" : "--";
+  bool positional = t.kind == ExprKind::Variable && t.name.size() > 1 &&
+                    (isdigit(static_cast<unsigned char>(t.name[1])) || t.name == "$#");
+  if ((t.kind != ExprKind::Variable && t.kind != ExprKind::Map) || positional) {
+    error(e.loc, "operator " + op + " needs a variable or a map element" +
+                     (positional ? " (" + t.name + " is a positional parameter)" : ""));
+    return;
+  }
+  if (t.kind == ExprKind::Variable) {
+    check_expr(t);
+    if (t.type.kind == Type::Kind::None)
+      return;
+    if (!t.type.is_int()) {
+      error(e.loc, "operator " + op + " needs an integer, but " + t.name + " holds " +
+                       t.type.str());
+      return;
+    }
+    e.type = Type::integer(8, t.type.is_signed);
+    return;
+  }
+  const MapInfo *known = result_.find_map(t.name);
+  if (known && known->is_aggregate) {
+    error(e.loc, "map " + t.name + " holds " + meta::to_string(known->kind) +
+                     "(); operator " + op + " cannot be applied to it");
+    return;
+  }
+  MapInfo *info = map_for(t, false, meta::MapKind::Value);
+  if (!info)
+    return;
+  if (info->value.kind == Type::Kind::None)
+    info->value = Type::integer(8, true);
+  if (!info->value.is_int()) {
+    error(e.loc, "operator " + op + " needs an integer, but map " + t.name + " holds " +
+                     info->value.str());
+    return;
+  }
+  t.type = info->value;
+  e.type = Type::integer(8, info->value.is_signed);
 }
 
 // A value of C type `ct` as the script sees it: integers, enums and bools
@@ -2555,6 +2837,10 @@ void Analyzer::check_offsetof(Expr &e) {
 void Analyzer::check_stmt(Stmt &s) {
   switch (s.kind) {
   case StmtKind::Expr:
+    if (s.expr->kind == ExprKind::Update) {
+      check_expr(*s.expr);
+      return;
+    }
     if (s.expr->kind != ExprKind::Call) {
       error(s.expr->loc, "this expression has no effect");
       return;
@@ -2626,6 +2912,9 @@ void Analyzer::check_stmt(Stmt &s) {
     loop_depth_--;
     return;
   }
+  case StmtKind::ForMap:
+    check_for_map(s);
+    return;
   case StmtKind::Break:
   case StmtKind::Continue:
     if (loop_depth_ == 0)
@@ -2635,6 +2924,84 @@ void Analyzer::check_stmt(Stmt &s) {
   case StmtKind::Return:
     return;
   }
+}
+
+// Names of the scratch variables an expression or statements mention.
+static void mentioned_vars(const Expr &e, std::set<std::string> &out) {
+  if (e.kind == ExprKind::Variable)
+    out.insert(e.name);
+  for (const auto &c : e.children)
+    mentioned_vars(*c, out);
+}
+
+static void mentioned_vars(const ast::StmtList &stmts, std::set<std::string> &out) {
+  for (const auto &s : stmts) {
+    for (const Expr *e : {s->target.get(), s->expr.get(), s->expr2.get()})
+      if (e)
+        mentioned_vars(*e, out);
+    mentioned_vars(s->then_body, out);
+    mentioned_vars(s->else_body, out);
+  }
+}
+
+// for ($kv : @m) { ... }: $kv is (key, value) for each element; the body
+// becomes a bpf_for_each_map_elem callback. As in bpftrace, variables
+// assigned before the loop are shared with the body, and those first
+// assigned in the body (and $kv) do not exist after it.
+void Analyzer::check_for_map(Stmt &s) {
+  Expr &map = *s.expr;
+  const std::string &kv = s.target->name;
+  auto shadowed = vars_.find(kv);
+  if (shadowed != vars_.end()) {
+    error(s.target->loc, "the loop variable " + kv + " is already a variable of this probe; "
+                         "use another name");
+    return;
+  }
+  if (!map.children.empty()) {
+    error(map.loc, "a for loop iterates over a whole map: for (" + kv + " : " + map.name +
+                       "), not an element");
+    return;
+  }
+  const MapInfo *info = result_.find_map(map.name);
+  if (!info && report_) {
+    error(map.loc, "map " + map.name + " is never assigned");
+    return;
+  }
+  using MK = meta::MapKind;
+  if (info && info->key.kind == Type::Kind::None) {
+    error(map.loc, "a for loop needs a map with keys; " + map.name + " has none");
+    return;
+  }
+  if (info && (info->kind == MK::Stats || info->kind == MK::Hist || info->kind == MK::Lhist)) {
+    error(map.loc, std::string("a for loop cannot iterate over ") + map.name + ": its " +
+                       meta::to_string(info->kind) + "() values are not single integers");
+    return;
+  }
+  // The first pass may meet the loop before the map's first assignment: the
+  // body is still checked, with $kv untyped, to learn the maps it assigns.
+  Type pair;
+  if (info) {
+    pair.kind = Type::Kind::Tuple;
+    // count(), sum(), min(), max(), avg(): the value merged over the CPUs.
+    Type value = info->is_aggregate ? Type::integer(8, info->kind != MK::Count) : info->value;
+    pair.elems = {info->key, value};
+    map.type = value;
+  }
+  std::map<std::string, Type> before = vars_;
+  vars_[kv] = pair;
+  s.target->type = pair;
+  loop_depth_++;
+  check_stmts(s.then_body);
+  loop_depth_--;
+  std::set<std::string> used;
+  mentioned_vars(s.then_body, used);
+  s.captures.clear();
+  for (const auto &name : used)
+    if (before.count(name))
+      s.captures.push_back(name);
+  // Variables of the body end with it; the shared ones keep what it gave them.
+  for (auto it = vars_.begin(); it != vars_.end();)
+    it = before.count(it->first) ? std::next(it) : vars_.erase(it);
 }
 
 void Analyzer::check_stmts(ast::StmtList &stmts) {

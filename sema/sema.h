@@ -65,6 +65,9 @@ struct AttachPoint {
   // locates globals and statics (DW_OP_addr) in any process, ASLR or not.
   uint64_t link_address = 0;
   Type::AddrSpace pointer_space = Type::AddrSpace::Kernel;  // where pointers point
+  // uaddr("NAME"): the symbol's link-time address minus the probed
+  // instruction's; added to the run-time ip it is the run-time address.
+  std::map<std::string, int64_t> user_symbols;
   SourceRange loc;
 };
 
@@ -100,6 +103,8 @@ struct Analysis {
   std::unordered_map<const ast::Expr *, uint32_t> printf_ids;  // printf/system/cat -> index
   std::vector<meta::PrintValue> print_values;
   std::unordered_map<const ast::Expr *, uint32_t> print_value_ids;  // print(expr) -> index
+  std::vector<meta::MapPrint> map_prints;
+  std::unordered_map<const ast::Expr *, uint32_t> map_print_ids;    // print(@m, top, div) -> index
   std::vector<meta::Join> joins;
   std::unordered_map<const ast::Expr *, uint32_t> join_ids;         // join(...) -> index
   std::vector<std::string> time_formats;

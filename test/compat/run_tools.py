@@ -63,7 +63,8 @@ FEATURES = [
      "#include <linux/sched.h>\n#include <sys/socket.h>\nBEGIN { @x = TASK_RUNNING + AF_INET; }"),
     ("kernel enum constants (BTF)", r"\b(TCP_[A-Z_0-9]+|SKB_DROP_REASON_\w+)\b", "BEGIN { @x = TCP_CLOSE; }"),
     ("join()", r"\bjoin\s*\(", "tracepoint:syscalls:sys_enter_execve { join(args->argv); }"),
-    ("kaddr()", r"\bkaddr\s*\(", 'BEGIN { @x = kaddr("avenrun"); }'),
+    # _stext is in every kallsyms (the tools' own symbols may not be: see kernel_problems).
+    ("kaddr()", r"\bkaddr\s*\(", 'BEGIN { @x = *kaddr("_stext"); }'),
     ("unary * dereference", r"=\s*\*\s*[\$(@]",
      "tracepoint:syscalls:sys_enter_openat { $p = args->filename; @x = *$p; }"),
     ("ntop()", r"\bntop\s*\(", 'BEGIN { printf("%s %s\\n", ntop(2, 0x0100007f), ntop(0)); }'),

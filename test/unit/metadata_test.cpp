@@ -56,6 +56,7 @@ TEST(Metadata, RoundTripsEveryField) {
   f.payload_size = 72;
   p.printfs.push_back(f);
   p.binaries.push_back({"/bin/x", "abcd"});
+  p.map_prints.push_back({0, 10, 1000});
 
   Program q = deserialize(serialize(p));
   EXPECT_EQ(q.source_name, "s.gt");
@@ -75,6 +76,9 @@ TEST(Metadata, RoundTripsEveryField) {
   EXPECT_EQ(q.printfs[0].args[0], Type::string(64));
   EXPECT_EQ(q.printfs[0].offsets[1], 64u);
   EXPECT_EQ(q.binaries[0].build_id, "abcd");
+  ASSERT_EQ(q.map_prints.size(), 1u);
+  EXPECT_EQ(q.map_prints[0].top, 10u);
+  EXPECT_EQ(q.map_prints[0].div, 1000u);
 }
 
 TEST(Metadata, RejectsOtherVersions) {

@@ -78,11 +78,38 @@ TEST(Parser, MapsKeysAndCompoundAssignment) {
             "          int 1\n"
             "          string \"a\"\n"
             "        int 2\n"
+            "    expr\n"
+            "      postincrement\n"
+            "        map @c\n");
+}
+
+TEST(Parser, IncrementsAsValues) {
+  EXPECT_EQ(dump("BEGIN { $y = $x++ + --@m[1]; }"),
+            "program\n"
+            "  probe BEGIN\n"
             "    assign\n"
-            "      map @c\n"
+            "      variable $y\n"
             "      binary +\n"
-            "        map @c\n"
-            "        int 1\n");
+            "        postincrement\n"
+            "          variable $x\n"
+            "        predecrement\n"
+            "          map @m\n"
+            "            int 1\n");
+}
+
+TEST(Parser, ForOverMapAndDereference) {
+  EXPECT_EQ(dump("BEGIN { for ($kv : @m) { $v = *$kv.1 * 2; } }"),
+            "program\n"
+            "  probe BEGIN\n"
+            "    for $kv in map\n"
+            "      map @m\n"
+            "      assign\n"
+            "        variable $v\n"
+            "        binary *\n"
+            "          unary *\n"
+            "            field .1\n"
+            "              variable $kv\n"
+            "          int 2\n");
 }
 
 TEST(Parser, IfElseChainAndTernary) {

@@ -287,3 +287,37 @@ TEST(RuntimeMapPrinter, LhistLabels) {
   EXPECT_EQ(gt::rt::format_lhist(one(4, 0), 1073741824, 4294967296, 1073741824),
             std::string("(..., 1024M)           1") + bar52);
 }
+
+TEST(RuntimeMapPrinter, PrintTopAndDiv) {
+  // bpftrace -e 'BEGIN { @c[1]=count(); @c[2]=count(); @c[2]=count(); @c[3]=count();
+  //   @c[3]=count(); @c[3]=count(); print(@c, 2); print(@c, 2, 2); print(@c, 0, 0); exit(); }'
+  Map c = make_map("@c", MapKind::Count, kInt, kInt);
+  std::vector<RawEntry> e = {ikey(1, percpu({1, 0})), ikey(2, percpu({1, 1})),
+                             ikey(3, percpu({2, 1}))};
+  auto limited = [&](const Map &m, const std::vector<RawEntry> &entries, uint32_t top,
+                     uint32_t div) {
+    std::string out;
+    gt::rt::print_map(m, entries, kCpus, out, nullptr, {top, div});
+    return out;
+  };
+  EXPECT_EQ(limited(c, e, 2, 1), "@c[2]: 2\n@c[3]: 3\n");
+  EXPECT_EQ(limited(c, e, 2, 2), "@c[2]: 1\n@c[3]: 1\n");
+  EXPECT_EQ(limited(c, e, 0, 0), "@c[1]: 1\n@c[2]: 2\n@c[3]: 3\n");
+  // bpftrace -e 'BEGIN { @s[1]=sum(-15); @s[2]=sum(15); print(@s, 1, 2); exit(); }'
+  Map s = make_map("@s", MapKind::Sum, kInt, kInt);
+  EXPECT_EQ(limited(s, {ikey(1, percpu({-15, 0})), ikey(2, percpu({0, 15}))}, 1, 2),
+            "@s[2]: 7\n");
+  EXPECT_EQ(limited(s, {ikey(1, percpu({-15, 0})), ikey(2, percpu({0, 15}))}, 0, 2),
+            "@s[1]: -7\n@s[2]: 7\n");
+}
+
+TEST(RuntimeMapPrinter, HistDivKeepsBars) {
+  // bpftrace -e 'BEGIN { @h=hist(1); @h=hist(1); @h=hist(1); @h=hist(4); print(@h, 0, 2); exit(); }'
+  std::vector<uint64_t> c(66, 0);
+  c[2] = 3;
+  c[4] = 1;
+  EXPECT_EQ(gt::rt::format_hist(c, 2),
+            "[1]                    1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n"
+            "[2, 4)                 0 |                                                    |\n"
+            "[4, 8)                 0 |@@@@@@@@@@@@@@@@@                                   |\n");
+}
