@@ -52,7 +52,8 @@ const char *kUsage =
     "    -f FORMAT      output format: text (default) or json (one JSON object a line)\n"
     "    --unsafe       allow system() to run commands\n"
     "    --unwind=MODE  user stacks (ustack): auto (frame pointers where a module keeps\n"
-    "                   them, else DWARF CFI; the default), fp, or dwarf\n"
+    "                   them, else DWARF CFI; the default), fp, or dwarf; the\n"
+    "                   environment variable TRACERUN_UNWIND sets the default\n"
     "    --stack-lines  user stack frames also show their source file:line and the\n"
     "                   functions inlined there (needs DWARF, or a debug package)\n"
     "    -d WHAT        debug output to stderr: ast, ir (scripts only), verifier\n"
@@ -122,6 +123,17 @@ bool is_elf(const std::string &path) {
   ssize_t n = read(fd, magic, 4);
   close(fd);
   return n == 4 && memcmp(magic, "\177ELF", 4) == 0;
+}
+
+// --unwind / TRACERUN_UNWIND: a gt_unwind_mode.
+uint32_t parse_unwind_mode(const char *text, const char *what) {
+  if (!strcmp(text, "auto"))
+    return 0;
+  if (!strcmp(text, "fp"))
+    return 1;
+  if (!strcmp(text, "dwarf"))
+    return 2;
+  fail(std::string(what) + " takes auto, fp or dwarf, not '" + text + "'");
 }
 
 bool find_in_path(const std::string &name, std::string &found) {
@@ -236,7 +248,10 @@ int main(int argc, char **argv) {
 
   enum { OPT_DRY_RUN = 1000, OPT_UNSAFE, OPT_UNWIND, OPT_STACK_LINES };
   bool stack_lines = false;
+  // The environment sets the default (a site-wide choice); --unwind wins.
   uint32_t unwind_mode = 0;
+  if (const char *env = getenv("TRACERUN_UNWIND"))
+    unwind_mode = parse_unwind_mode(env, "TRACERUN_UNWIND");
   static const struct option longopts[] = {
       {"dry-run", no_argument, nullptr, OPT_DRY_RUN},
       {"unsafe", no_argument, nullptr, OPT_UNSAFE},
@@ -297,14 +312,7 @@ int main(int argc, char **argv) {
       dry_run = true;
       break;
     case OPT_UNWIND:
-      if (!strcmp(optarg, "auto"))
-        unwind_mode = 0;
-      else if (!strcmp(optarg, "fp"))
-        unwind_mode = 1;
-      else if (!strcmp(optarg, "dwarf"))
-        unwind_mode = 2;
-      else
-        fail(std::string("--unwind takes auto, fp or dwarf, not '") + optarg + "'");
+      unwind_mode = parse_unwind_mode(optarg, "--unwind");
       break;
     case OPT_UNSAFE:
       unsafe = true;
