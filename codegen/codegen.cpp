@@ -137,6 +137,7 @@ private:
   Value *emit_key(const Expr &map, const MapDef &def, Value *bucket);
   Value *emit_map_lookup(const MapDef &def, Value *key);
   void emit_count_lost();
+  Value *reserve_record(uint32_t kind, uint32_t id, uint64_t size, BasicBlock *&done);
   void emit_count_slot(llvm::GlobalVariable *map);
   void emit_pid_filter();
   // uretprobe args/duration: an entry program saves them per call in flight;
@@ -1015,7 +1016,7 @@ void Generator::emit_stmt(const Stmt &s) {
 // constant; then narrowed to its size and extended by its signedness.
 Value *Generator::emit_usdt_arg(const sema::UsdtArg &arg) {
   auto *i64 = b_.getInt64Ty();
-  Value *v;
+  Value *v = nullptr;
   switch (arg.kind) {
   case sema::UsdtArg::Kind::Constant:
     return b_.getInt64(static_cast<uint64_t>(arg.value));
@@ -1473,19 +1474,9 @@ void Generator::emit_join(const Expr &call) {
   const meta::Join &j = an_.joins.at(id);
   auto *i64 = b_.getInt64Ty();
   uint64_t size = 8 + uint64_t(j.count) * j.size;
-  Value *rec = call_helper(bpf::kRingbufReserve, b_.getPtrTy(),
-                           {events_, b_.getInt64(size), b_.getInt64(0)});
-  auto *fill = BasicBlock::Create(ctx_, "join_fill", fn_);
-  auto *lost = BasicBlock::Create(ctx_, "join_lost", fn_);
-  auto *done = BasicBlock::Create(ctx_, "join_done", fn_);
+  BasicBlock *done;
+  Value *rec = reserve_record(meta::kEventJoin, id, size, done);
   auto *submit = BasicBlock::Create(ctx_, "join_submit", fn_);
-  b_.CreateCondBr(b_.CreateIsNull(rec), lost, fill);
-  b_.SetInsertPoint(lost);
-  emit_count_lost();
-  b_.CreateBr(done);
-  b_.SetInsertPoint(fill);
-  b_.CreateStore(b_.getInt32(meta::kEventJoin), rec);
-  b_.CreateStore(b_.getInt32(id), ptr_add(rec, 4));
   const Expr &arr = *call.children[0];
   bool user = arr.type.is_pointer ? arr.type.addr_space == Type::AddrSpace::User
                                   : ap_->pointer_space == Type::AddrSpace::User;
@@ -1529,19 +1520,8 @@ void Generator::emit_event(uint32_t kind, uint32_t id, const meta::Printf *pf, c
       mask |= may_read_memory(*call->children[i + 1]);
     printf_masks_[id] = mask;
   }
-  Value *rec = call_helper(bpf::kRingbufReserve, b_.getPtrTy(),
-                           {events_, b_.getInt64(8 + payload_size + (mask ? 8 : 0)),
-                            b_.getInt64(0)});
-  auto *fill = BasicBlock::Create(ctx_, "event_fill", fn_);
-  auto *lost = BasicBlock::Create(ctx_, "event_lost", fn_);
-  auto *done = BasicBlock::Create(ctx_, "event_done", fn_);
-  b_.CreateCondBr(b_.CreateIsNull(rec), lost, fill);
-  b_.SetInsertPoint(lost);
-  emit_count_lost();
-  b_.CreateBr(done);
-  b_.SetInsertPoint(fill);
-  b_.CreateStore(b_.getInt32(kind), rec);
-  b_.CreateStore(b_.getInt32(id), ptr_add(rec, 4));
+  BasicBlock *done;
+  Value *rec = reserve_record(kind, id, 8 + payload_size + (mask ? 8 : 0), done);
   Value *payload = ptr_add(rec, 8);
   if (pf) {
     // Bit i of the mask after the arguments: reading argument i failed.
@@ -1574,6 +1554,25 @@ void Generator::emit_event(uint32_t kind, uint32_t id, const meta::Printf *pf, c
   call_helper(bpf::kRingbufSubmit, b_.getVoidTy(), {rec, b_.getInt64(flags)});
   b_.CreateBr(done);
   b_.SetInsertPoint(done);
+}
+
+// Reserves a ring buffer record of `size` bytes with its {kind, id} header
+// written, and leaves the builder where it is filled. A full ring counts the
+// event as lost and jumps to `done`, where the caller continues after submit.
+Value *Generator::reserve_record(uint32_t kind, uint32_t id, uint64_t size, BasicBlock *&done) {
+  Value *rec = call_helper(bpf::kRingbufReserve, b_.getPtrTy(),
+                           {events_, b_.getInt64(size), b_.getInt64(0)});
+  auto *fill = BasicBlock::Create(ctx_, "event_fill", fn_);
+  auto *lost = BasicBlock::Create(ctx_, "event_lost", fn_);
+  done = BasicBlock::Create(ctx_, "event_done", fn_);
+  b_.CreateCondBr(b_.CreateIsNull(rec), lost, fill);
+  b_.SetInsertPoint(lost);
+  emit_count_lost();
+  b_.CreateBr(done);
+  b_.SetInsertPoint(fill);
+  b_.CreateStore(b_.getInt32(kind), rec);
+  b_.CreateStore(b_.getInt32(id), ptr_add(rec, 4));
+  return rec;
 }
 
 void Generator::emit_exit() {

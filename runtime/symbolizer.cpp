@@ -239,30 +239,43 @@ const SessionSymbolizer::Mapping *SessionSymbolizer::find_mapping(uint64_t addr,
   return m;
 }
 
-bool SessionSymbolizer::user_symbol(uint64_t addr, uint32_t pid, std::string &name,
-                                    uint64_t &offset) {
+SessionSymbolizer::FileSyms *SessionSymbolizer::file_address(uint64_t addr, uint32_t pid,
+                                                             uint64_t &vaddr,
+                                                             const Mapping **mapping) {
   const Mapping *m = find_mapping(addr, pid);
   if (!m)
-    return false;
+    return nullptr;
   FileSyms *fs = file_symbols(m->path);
   if (!fs || !fs->elf)
-    return false;
-  auto vaddr = fs->elf->offset_to_address(addr - m->start + m->offset);
-  if (!vaddr)
+    return nullptr;
+  auto v = fs->elf->offset_to_address(addr - m->start + m->offset);
+  if (!v)
+    return nullptr;
+  vaddr = *v;
+  if (mapping)
+    *mapping = m;
+  return fs;
+}
+
+bool SessionSymbolizer::user_symbol(uint64_t addr, uint32_t pid, std::string &name,
+                                    uint64_t &offset) {
+  uint64_t vaddr;
+  FileSyms *fs = file_address(addr, pid, vaddr);
+  if (!fs)
     return false;
   const auto &v = fs->by_addr;
-  auto it = std::upper_bound(v.begin(), v.end(), *vaddr,
+  auto it = std::upper_bound(v.begin(), v.end(), vaddr,
                              [](uint64_t a, const gt::elf::Symbol &s) { return a < s.address; });
   if (it == v.begin())
     return false;
   --it;
-  if (it->size && *vaddr >= it->address + it->size)
+  if (it->size && vaddr >= it->address + it->size)
     return false;
   auto dm = fs->demangled.find(size_t(it - v.begin()));
   if (dm == fs->demangled.end())
     dm = fs->demangled.emplace(size_t(it - v.begin()), demangle_symbol(it->name)).first;
   name = dm->second;
-  offset = *vaddr - it->address;
+  offset = vaddr - it->address;
   return true;
 }
 
@@ -270,14 +283,10 @@ bool SessionSymbolizer::user_source(uint64_t addr, uint32_t pid, bool call,
                                     std::vector<SourceFrame> &frames) {
   if (!stack_lines_)
     return false;
-  const Mapping *m = find_mapping(addr, pid);
-  if (!m)
-    return false;
-  FileSyms *fs = file_symbols(m->path);
-  if (!fs || !fs->elf)
-    return false;
-  auto vaddr = fs->elf->offset_to_address(addr - m->start + m->offset);
-  if (!vaddr)
+  uint64_t vaddr;
+  const Mapping *m = nullptr;
+  FileSyms *fs = file_address(addr, pid, vaddr, &m);
+  if (!fs)
     return false;
   if (!fs->lines_tried) {
     fs->lines_tried = true;
@@ -285,7 +294,7 @@ bool SessionSymbolizer::user_source(uint64_t addr, uint32_t pid, bool call,
   }
   if (!fs->lines)
     return false;
-  frames = fs->lines->lookup(call && *vaddr ? *vaddr - 1 : *vaddr);
+  frames = fs->lines->lookup(call && vaddr ? vaddr - 1 : vaddr);
   return !frames.empty();
 }
 

@@ -87,6 +87,9 @@ private:
   };
   void load_kallsyms();
   const Mapping *find_mapping(uint64_t addr, uint32_t pid);
+  // The file mapped at `addr` in `pid` and the address as linked in it.
+  FileSyms *file_address(uint64_t addr, uint32_t pid, uint64_t &vaddr,
+                         const Mapping **mapping = nullptr);
   bool read_maps(uint32_t pid, Process &p);
   FileSyms *file_symbols(const std::string &path);
 
